@@ -1,0 +1,73 @@
+package io.bazelcache.storage;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+
+/**
+ * The one storage interface. Local disk, S3, read-through, existence caching, completeness checking
+ * and metrics are all implementations, most of them decorators of another {@code BlobStore}, so the
+ * transports (HTTP, gRPC) see a single store. Methods block; call them from virtual threads.
+ *
+ * <p>Every implementation treats the empty CAS blob as present, and never returns a {@link Blob} whose
+ * content does not match its key.
+ */
+public interface BlobStore extends Closeable {
+
+  /** The entry, or {@code null} if absent (or found corrupt, in which case it is dropped). */
+  Blob get(BlobKey key) throws IOException;
+
+  /** Whether {@link #get} would probably find the entry. */
+  boolean contains(BlobKey key) throws IOException;
+
+  /** The keys among {@code keys} that are absent, in their given order. */
+  default List<BlobKey> findMissing(Collection<BlobKey> keys) throws IOException {
+    List<BlobKey> missing = new ArrayList<>();
+    for (BlobKey k : keys) {
+      if (!contains(k)) {
+        missing.add(k);
+      }
+    }
+    return missing;
+  }
+
+  /**
+   * Starts an upload of {@code size} uncompressed bytes, reserving space for it.
+   *
+   * @throws BlobTooLargeException if the entry can never fit (larger than the cache or max_blob_size)
+   * @throws InsufficientStorageException if there is no room now (HTTP 507, gRPC RESOURCE_EXHAUSTED)
+   */
+  BlobWriter newWriter(BlobKey key, long size) throws IOException;
+
+  /** Stores exactly {@code size} bytes read from {@code in}; see {@link BlobWriter#commit()}. */
+  default void put(BlobKey key, long size, InputStream in) throws IOException {
+    try (BlobWriter w = newWriter(key, size)) {
+      byte[] buf = new byte[(int) Math.min(Math.max(size, 1), 256 * 1024)];
+      ByteBuffer bb = ByteBuffer.wrap(buf);
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        bb.clear().limit(n);
+        w.write(bb);
+      }
+      w.commit();
+    }
+  }
+
+  /** Stores {@code data}; see {@link BlobWriter#commit()}. */
+  default void put(BlobKey key, byte[] data) throws IOException {
+    try (BlobWriter w = newWriter(key, data.length)) {
+      w.write(ByteBuffer.wrap(data));
+      w.commit();
+    }
+  }
+
+  /** Sizes for {@code /status} and metrics. */
+  StoreStats stats();
+
+  @Override
+  default void close() throws IOException {}
+}

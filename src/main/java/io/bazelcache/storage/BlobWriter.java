@@ -1,0 +1,40 @@
+package io.bazelcache.storage;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * An upload in progress. Bytes are the uncompressed content. Nothing is visible to readers until
+ * {@link #commit()} succeeds; {@link #close()} without a commit discards everything.
+ */
+public interface BlobWriter extends Closeable {
+
+  BlobKey key();
+
+  /** The size announced when the upload started. */
+  long expectedSize();
+
+  /**
+   * Appends the remaining bytes of {@code data}.
+   *
+   * @throws BlobSizeMismatchException if more bytes arrive than announced
+   */
+  void write(ByteBuffer data) throws IOException;
+
+  /** Number of bytes accepted so far. */
+  long bytesWritten();
+
+  /**
+   * Checks the size and, for CAS, the digest; makes the bytes durable (fsync) and then visible
+   * atomically. After a failed commit nothing is stored.
+   *
+   * @throws BlobSizeMismatchException if fewer bytes arrived than announced
+   * @throws DigestMismatchException if CAS content does not hash to its key
+   */
+  void commit() throws IOException;
+
+  /** Discards the upload unless it was committed. Idempotent, never throws. */
+  @Override
+  void close();
+}
