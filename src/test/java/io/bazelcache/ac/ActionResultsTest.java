@@ -234,4 +234,50 @@ class ActionResultsTest {
     assertThat(ActionResults.referencedBlobs(r, SHA)).isEmpty();
     assertThat(ActionResults.toJson(r)).isEqualTo("{\n}");
   }
+  @Test
+  void inlinedBlobsAreListedWithTheirDigests() throws Exception {
+    ActionResult r =
+        sample(SHA).toBuilder()
+            .setStdoutRaw(ByteString.copyFromUtf8("out"))
+            .setStderrRaw(ByteString.copyFromUtf8("err, no digest declared"))
+            .clearStderrDigest()
+            .build();
+    var blobs = ActionResults.inlinedBlobs(r, SHA);
+    assertThat(blobs)
+        .extracting(ActionResults.InlinedBlob::field)
+        .containsExactly("output_files[1].contents", "stdout_raw", "stderr_raw");
+    assertThat(blobs.get(0).digest()).isEqualTo(Digest.of(SHA, "inline".getBytes()));
+    assertThat(blobs.get(0).data().toStringUtf8()).isEqualTo("inline");
+    assertThat(blobs.get(2).digest()).isEqualTo(Digest.of(SHA, "err, no digest declared".getBytes()));
+  }
+
+  @Test
+  void inlinedContentThatContradictsItsDigestIsRejected() {
+    ActionResult r =
+        ActionResult.newBuilder()
+            .addOutputFiles(
+                OutputFile.newBuilder()
+                    .setPath("f")
+                    .setDigest(proto(SHA, "declared"))
+                    .setContents(ByteString.copyFromUtf8("actual")))
+            .build();
+    assertThatThrownBy(() -> ActionResults.inlinedBlobs(r, SHA))
+        .isInstanceOf(InvalidEntryException.class)
+        .hasMessageStartingWith("invalid ActionResult: output_files[0].contents hashes to sha256:");
+    ActionResult stdout =
+        ActionResult.newBuilder()
+            .setStdoutRaw(ByteString.copyFromUtf8("x"))
+            .setStdoutDigest(proto(SHA, "y"))
+            .build();
+    assertThatThrownBy(() -> ActionResults.inlinedBlobs(stdout, SHA))
+        .hasMessageContaining("stdout_raw hashes to");
+  }
+
+  @Test
+  void workerIsFilledOnlyWhenEmpty() {
+    ActionResult r = ActionResults.withWorkerIfUnset(ActionResult.getDefaultInstance(), "10.0.0.7:5555");
+    assertThat(r.getExecutionMetadata().getWorker()).isEqualTo("10.0.0.7:5555");
+    ActionResult again = ActionResults.withWorkerIfUnset(r, "other");
+    assertThat(again).isSameAs(r);
+  }
 }
