@@ -24,6 +24,7 @@ public final class Config {
   private final Optional<String> proxyBackend;
   private final Optional<String> authMethod;
   private final Optional<Path> configFile;
+  private final boolean helpRequested;
 
   Config(
       Map<String, Object> values,
@@ -34,7 +35,8 @@ public final class Config {
       Optional<ListenAddress> profileAddress,
       Optional<String> proxyBackend,
       Optional<String> authMethod,
-      Optional<Path> configFile) {
+      Optional<Path> configFile,
+      boolean helpRequested) {
     this.values = Collections.unmodifiableMap(values);
     this.sources = Collections.unmodifiableMap(sources);
     this.dir = dir;
@@ -44,6 +46,15 @@ public final class Config {
     this.proxyBackend = proxyBackend;
     this.authMethod = authMethod;
     this.configFile = configFile;
+    this.helpRequested = helpRequested;
+  }
+
+  /**
+   * True when {@code --help} was given. Nothing else was read or validated then: print {@link
+   * ConfigLoader#helpText()} and exit 0.
+   */
+  public boolean helpRequested() {
+    return helpRequested;
   }
 
   // ---- generic access ------------------------------------------------------------------------

@@ -38,7 +38,10 @@ public final class Options {
   /** The nested YAML blocks ({@code s3_proxy}, {@code ldap}, ...), in documentation order. */
   public static final Set<String> BLOCKS;
 
-  /** The environment variable holding the config file path. */
+  /** The largest size in GiB whose byte count fits in a long. */
+  static final long MAX_GIB = Long.MAX_VALUE >> 30;
+
+  /** The key of the option naming the YAML file. */
   public static final String CONFIG_FILE = "config_file";
 
   static {
@@ -53,11 +56,11 @@ public final class Options {
         .def(null, "$XDG_CACHE_HOME/bazel-cache, else ~/.cache/bazel-cache")
         .help("Directory where the cache contents are stored. bazel-remote requires it; bazel-cache"
             + " defaults it.").build());
-    t.add(opt(SUPPORTED, "max_size", OptionType.GIB).env("BAZEL_REMOTE_MAX_SIZE").min(1)
+    t.add(opt(SUPPORTED, "max_size", OptionType.GIB).env("BAZEL_REMOTE_MAX_SIZE").min(1).max(MAX_GIB)
         .def(5L, "5").help("Maximum size of the disk cache in GiB. bazel-remote requires it;"
             + " bazel-cache defaults to 5.").build());
     t.add(opt(SUPPORTED, "max_size_hard_limit", OptionType.GIB).env("BAZEL_REMOTE_MAX_SIZE_HARD_LIMIT")
-        .min(0).def(0L, "0 (off)").help("If above 0, writes are rejected (HTTP 507) once the cache"
+        .min(0).max(MAX_GIB).def(0L, "0 (off)").help("If above 0, writes are rejected (HTTP 507) once the cache"
             + " reaches this many GiB. Must not be below max_size.").build());
     t.add(opt(SUPPORTED, "storage_mode", OptionType.ENUM).env("BAZEL_REMOTE_STORAGE_MODE")
         .enumOf(StorageMode.class).def(StorageMode.ZSTD)
