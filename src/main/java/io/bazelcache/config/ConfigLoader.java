@@ -86,7 +86,7 @@ public final class ConfigLoader {
     try {
       parseResult = commandLine.parseArgs(args);
     } catch (ParameterException e) {
-      throw new ConfigException(keyOf(e), e.getMessage());
+      throw commandLineError(e);
     }
     boolean help = false;
     for (ParseResult pr = parseResult; pr != null; pr = pr.subcommand()) {
@@ -158,7 +158,7 @@ public final class ConfigLoader {
     try {
       parseResult = new CommandLine(commandSpec()).parseArgs(args);
     } catch (ParameterException e) {
-      throw new ConfigException(keyOf(e), e.getMessage());
+      throw commandLineError(e);
     }
     Resolver resolver = new Resolver(env);
     resolver.readFlags(parseResult);
@@ -167,11 +167,34 @@ public final class ConfigLoader {
     return resolver.merge();
   }
 
+  private static ConfigException commandLineError(ParameterException e) {
+    if (e instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
+      String arg = u.getUnmatched().get(0);
+      if (arg.startsWith("-")) {
+        String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+        List<String> suggestions = u.getSuggestions();
+        String hint = suggestions.isEmpty() ? "" : " (did you mean " + suggestions.get(0) + "?)";
+        return new ConfigException(name, name + ": unknown option" + hint);
+      }
+      return new ConfigException(arg, arg + ": unexpected argument; options are written --name=value");
+    }
+    String key = keyOf(e);
+    String message = e.getMessage();
+    if (key != null) {
+      message = key + ": " + message.substring(0, 1).toLowerCase() + message.substring(1);
+    }
+    return new ConfigException(key == null ? "command line" : key, message);
+  }
+
   private static String keyOf(ParameterException e) {
     if (e.getArgSpec() instanceof OptionSpec os && os.descriptionKey() != null) {
       return os.descriptionKey();
     }
-    return "command line";
+    if (e instanceof CommandLine.MissingParameterException m && !m.getMissing().isEmpty()
+        && m.getMissing().get(0) instanceof OptionSpec os && os.descriptionKey() != null) {
+      return os.descriptionKey();
+    }
+    return null;
   }
 
   /** Collects values from each source and resolves them into a Config. */
@@ -579,6 +602,11 @@ public final class ConfigLoader {
       return s.equals(configFile) ? "in " + s : "from " + s;
     }
 
+    /** " (from SOURCE)" for a related key, when the problem is reported on another key. */
+    private String also(String key) {
+      return isSet(key) ? " (" + from(key) + ")" : "";
+    }
+
     private ConfigException error(String key, String problem) {
       String where = isSet(key) ? " (" + from(key) + ")" : "";
       return new ConfigException(key, key + ": " + problem + where);
@@ -682,14 +710,14 @@ public final class ConfigLoader {
       boolean certSet = !str("tls_cert_file").isEmpty();
       boolean keySet = !str("tls_key_file").isEmpty();
       if (certSet && !keySet) {
-        throw error("tls_key_file", "required when tls_cert_file is set");
+        throw error("tls_key_file", "required when tls_cert_file is set" + also("tls_cert_file"));
       }
       if (keySet && !certSet) {
-        throw error("tls_cert_file", "required when tls_key_file is set");
+        throw error("tls_cert_file", "required when tls_key_file is set" + also("tls_key_file"));
       }
       if (!str("tls_ca_file").isEmpty() && !certSet) {
         throw error("tls_cert_file", "tls_cert_file and tls_key_file are required when tls_ca_file"
-            + " (mTLS) is set");
+            + " (mTLS) is set" + also("tls_ca_file"));
       }
       List<String> methods = new ArrayList<>();
       List<String> keys = new ArrayList<>();
@@ -844,10 +872,12 @@ public final class ConfigLoader {
       boolean keySet = !str(block + ".key_file").isEmpty();
       boolean certSet = !str(block + ".cert_file").isEmpty();
       if (keySet && !certSet) {
-        throw error(block + ".cert_file", "required when " + block + ".key_file is set");
+        throw error(block + ".cert_file", "required when " + block + ".key_file is set"
+            + also(block + ".key_file"));
       }
       if (certSet && !keySet) {
-        throw error(block + ".key_file", "required when " + block + ".cert_file is set");
+        throw error(block + ".key_file", "required when " + block + ".cert_file is set"
+            + also(block + ".cert_file"));
       }
     }
 

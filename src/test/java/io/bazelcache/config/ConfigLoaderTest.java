@@ -408,6 +408,20 @@ class ConfigLoaderTest {
 
   // ---- every row is reachable ----------------------------------------------------------------------
 
+  /** A valid non-default text value for each option type. */
+  private static String sample(Option o) {
+    return switch (o.type()) {
+      case STRING -> "value-of-" + o.key();
+      case BOOL -> "true";
+      case INT, LONG, GIB -> String.valueOf(o.max() != null ? o.max() : (o.min() != null ? o.min() + 7 : 7));
+      case DURATION -> "2m";
+      case ADDRESS, ADDRESS_OR_NONE -> "127.0.0.1:1234";
+      case ENUM -> o.choices().stream().filter(c -> !o.parseText(c).equals(o.defaultValue())).findFirst()
+          .orElseThrow();
+      case NUMBER_LIST -> "[1, 2, 3]";
+    };
+  }
+
   @Test
   void everyOptionIsReadFromEachOfItsSources() throws Exception {
     CommandSpec spec = ConfigLoader.commandSpec();
@@ -416,25 +430,33 @@ class ConfigLoaderTest {
         assertThat(spec.findOption(flag)).as(flag).isNotNull();
         assertThat(spec.findOption(flag.substring(1))).as(flag).isNotNull();
       }
-      if (o.type() != OptionType.STRING || o.key().equals(Options.CONFIG_FILE)) {
+      if (o.key().equals(Options.CONFIG_FILE)) {
         continue;
       }
-      String value = "value-of-" + o.key();
+      String text = sample(o);
+      Object expected = o.type() == OptionType.NUMBER_LIST ? List.of(1.0, 2.0, 3.0) : o.parseText(text);
+      if (!o.key().equals("s3_proxy.key_version")) { // the only accepted value is the default
+        assertThat(expected).as(o.key()).isNotEqualTo(o.defaultValue());
+      }
       for (String name : o.envVars()) {
-        ConfigLoader.Merged m = ConfigLoader.merge(new String[0], env(name, value));
-        assertThat(m.values().get(o.key())).as(name).isEqualTo(value);
+        ConfigLoader.Merged m = ConfigLoader.merge(new String[0], env(name, text));
+        assertThat(m.values().get(o.key())).as(name).isEqualTo(expected);
         assertThat(m.sources().get(o.key())).as(name).isEqualTo(name);
       }
       if (!o.flags().isEmpty()) {
-        ConfigLoader.Merged m = ConfigLoader.merge(new String[] {o.flag() + "=" + value}, HOME);
-        assertThat(m.values().get(o.key())).as(o.flag()).isEqualTo(value);
+        ConfigLoader.Merged m = ConfigLoader.merge(new String[] {o.flag() + "=" + text}, HOME);
+        assertThat(m.values().get(o.key())).as(o.flag()).isEqualTo(expected);
       }
       if (o.inYaml()) {
+        String value = switch (o.type()) {
+          case BOOL, INT, LONG, GIB, NUMBER_LIST -> text;
+          default -> "\"" + text + "\"";
+        };
         String yaml = o.block() == null
-            ? o.key() + ": \"" + value + "\"\n"
-            : "# block\n" + o.block() + ":\n  " + o.leafName() + ": \"" + value + "\"\n";
+            ? o.key() + ": " + value + "\n"
+            : "# block\n" + o.block() + ":\n  " + o.leafName() + ": " + value + "\n";
         ConfigLoader.Merged m = ConfigLoader.merge(new String[] {"--config_file=" + yaml(yaml)}, HOME);
-        assertThat(m.values().get(o.key())).as(o.key()).isEqualTo(value);
+        assertThat(m.values().get(o.key())).as(o.key()).isEqualTo(expected);
       }
     }
   }
