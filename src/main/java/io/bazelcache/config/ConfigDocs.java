@@ -10,8 +10,10 @@ import java.util.Objects;
 
 /**
  * Renders {@code --help} and {@code docs/CONFIG.md} from the option table. Regenerate the document
- * with {@code java -cp target/classes io.bazelcache.config.ConfigDocs docs/CONFIG.md} (after
- * compiling) or {@code ./mvnw -B -q test -Dtest=ConfigDocsTest -Dbazelcache.updateDocs=true}.
+ * with {@code ./mvnw -B -q test -Dtest=ConfigDocsTest -Dbazelcache.updateDocs=true}, or after
+ * compiling with {@code (. scripts/find-jdk.sh; "$JAVA_HOME/bin/java" -cp target/classes
+ * io.bazelcache.config.ConfigDocs docs/CONFIG.md)}. Pass {@code --help} instead of a path to print
+ * the help text.
  */
 public final class ConfigDocs {
   private static final int WIDTH = 100;
@@ -20,6 +22,10 @@ public final class ConfigDocs {
 
   /** Writes docs/CONFIG.md (or the path given as the first argument). */
   public static void main(String[] args) throws IOException {
+    if (args.length > 0 && args[0].equals("--help")) {
+      System.out.print(helpText());
+      return;
+    }
     Path out = Path.of(args.length > 0 ? args[0] : "docs/CONFIG.md");
     if (out.getParent() != null) {
       Files.createDirectories(out.getParent());
@@ -75,7 +81,7 @@ public final class ConfigDocs {
 
   private static String valueLabel(Option o) {
     return switch (o.type()) {
-      case ENUM -> String.join("|", o.choices());
+      case ENUM -> String.join("|", o.choices()).length() <= 40 ? String.join("|", o.choices()) : "VALUE";
       case GIB -> "GIB";
       case INT, LONG -> "INT";
       case DURATION -> "DURATION";
@@ -88,13 +94,16 @@ public final class ConfigDocs {
 
   private static String details(Option o, boolean withYaml) {
     List<String> parts = new ArrayList<>();
+    if (o.type() == OptionType.ENUM && valueLabel(o).equals("VALUE")) {
+      parts.add("Values: " + String.join(", ", o.choices()) + ".");
+    }
     if (!o.envVars().isEmpty()) {
       parts.add("Env: " + String.join(", ", o.envVars()) + ".");
     }
     if (withYaml && o.inYaml() && !o.flags().isEmpty()) {
       parts.add("YAML: " + o.key() + ".");
     }
-    String def = o.defaultText() == null || o.defaultText().isEmpty() ? "none" : o.defaultText();
+    String def = o.defaultText() == null || o.defaultText().isEmpty() ? "(empty)" : o.defaultText();
     parts.add("Default: " + def + ".");
     return String.join(" ", parts);
   }

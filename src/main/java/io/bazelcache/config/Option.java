@@ -3,7 +3,6 @@ package io.bazelcache.config;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
@@ -172,8 +171,8 @@ public record Option(
     return flags.isEmpty() ? null : flags.get(0);
   }
 
-  /** Upper-case rendering used in docs, for example {@code BOOL}. */
+  /** The type as shown in docs, for example {@code duration} or {@code zstd|uncompressed}. */
   String typeLabel() {
-    return type == OptionType.ENUM ? String.join("|", choices()) : type.label().toLowerCase(Locale.ROOT);
+    return type == OptionType.ENUM ? String.join("|", choices()) : type.label();
   }
 }
