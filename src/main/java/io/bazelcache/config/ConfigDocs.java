@@ -188,8 +188,10 @@ public final class ConfigDocs {
           `s3_proxy.endpoint` is required and must not contain a scheme.
         - **Kubernetes service links are detected.** A Service named `bazel-remote` makes
           Kubernetes inject `BAZEL_REMOTE_PORT=tcp://10.0.0.1:8080` into pods, which collides with
-          the `port` setting. bazel-cache stops with a message that names the Service instead of a
-          parse error; rename the Service or set `enableServiceLinks: false`.
+          the `port` setting (likewise `bazel-remote-grpc` with `grpc_port`). If the value would be
+          used, bazel-cache stops with a message that names the Service; rename the Service, set
+          `enableServiceLinks: false`, or set `http_address`. If a flag overrides it or
+          `http_address` is given anyway, the variable is skipped with a warning.
 
         """);
     String section = "";

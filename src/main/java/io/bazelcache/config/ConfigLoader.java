@@ -17,6 +17,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -45,7 +46,10 @@ import picocli.CommandLine.ParseResult;
  * }</pre>
  */
 public final class ConfigLoader {
-  /** Values Kubernetes injects for Services ("service links"), such as tcp://10.0.0.1:8080. */
+  /**
+   * Values Kubernetes injects for Services ("service links"): a Service named foo-bar gives every
+   * pod FOO_BAR_PORT=tcp://10.0.0.1:8080 (among others), which collides with our *_PORT variables.
+   */
   private static final Pattern SERVICE_LINK = Pattern.compile("^(tcp|udp|sctp)://\\S+:\\d+$");
 
   private static final Pattern URL_SCHEME = Pattern.compile("^([A-Za-z][A-Za-z0-9+.-]*)://.+");
@@ -117,7 +121,7 @@ public final class ConfigLoader {
         .posixClusteredShortOptionsAllowed(false)
         .abbreviatedOptionsAllowed(false);
     spec.addOption(
-        OptionSpec.builder("-h", "--help").usageHelp(true).description("Show this help and exit.").build());
+        OptionSpec.builder("-h", "--help", "-help").usageHelp(true).description("Show this help and exit.").build());
     for (Option o : Options.ALL) {
       if (o.flags().isEmpty()) {
         continue;
@@ -206,6 +210,7 @@ public final class ConfigLoader {
     private final Map<String, String> envSources = new HashMap<>();
     private final Map<String, Object> yamlValues = new HashMap<>();
     private final Set<String> yamlBlocks = new LinkedHashSet<>();
+    private final Map<String, String> serviceLinks = new LinkedHashMap<>();
     private Path configFile;
 
     Resolver(Map<String, String> env) {
@@ -218,7 +223,8 @@ public final class ConfigLoader {
         values.put(o.key(), o.defaultValue());
       }
       return new Config(values, Map.of(), defaultDir(), (ListenAddress) values.get("http_address"),
-          grpcDefault(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), true);
+          grpcDefault(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), true,
+          List.of());
     }
 
     @SuppressWarnings("unchecked")
@@ -248,8 +254,9 @@ public final class ConfigLoader {
           if (text == null || text.isEmpty()) {
             continue;
           }
-          if (SERVICE_LINK.matcher(text.strip()).matches()) {
-            throw serviceLinkCollision(o, name, text);
+          if (name.endsWith("_PORT") && SERVICE_LINK.matcher(text.strip()).matches()) {
+            serviceLinks.put(o.key(), name);
+            break; // judged in checkServiceLinks, once we know whether the value matters
           }
           envValues.put(o.key(), convert(o, text, name));
           envSources.put(o.key(), name);
@@ -258,17 +265,41 @@ public final class ConfigLoader {
       }
     }
 
-    private ConfigException serviceLinkCollision(Option o, String name, String text) {
-      String service =
-          name.endsWith("_PORT")
-              ? name.substring(0, name.length() - "_PORT".length()).toLowerCase().replace('_', '-')
-              : "bazel-remote";
-      return new ConfigException(
-          o.key(),
-          o.key() + ": environment variable " + name + "=" + text.strip()
-              + " was injected by Kubernetes for a Service named \"" + service
-              + "\" and collides with bazel-cache's " + name + " setting; rename the Service (for"
-              + " example to bazel-cache) or set enableServiceLinks: false in the pod spec");
+    /**
+     * A service-link value in one of our *_PORT variables is harmless when a flag overrides it or
+     * when the address it would feed is given anyway (the deployment's YAML sets http_address):
+     * then it is skipped with a warning. Otherwise it is an error that names the Service.
+     */
+    private List<String> checkServiceLinks() throws ConfigException {
+      List<String> warnings = new ArrayList<>();
+      for (Map.Entry<String, String> e : serviceLinks.entrySet()) {
+        String key = e.getKey();
+        String name = e.getValue();
+        String text = env.get(name).strip();
+        String service =
+            name.substring(0, name.length() - "_PORT".length()).toLowerCase(Locale.ROOT).replace('_', '-');
+        String explanation = name + "=" + text + " was injected by Kubernetes for a Service named \""
+            + service + "\"";
+        String address = switch (key) {
+          case "port" -> "http_address";
+          case "grpc_port" -> "grpc_address";
+          case "profile_port" -> "profile_address";
+          default -> null;
+        };
+        boolean overridden = flagValues.containsKey(key);
+        boolean irrelevant = address != null && (flagValues.containsKey(address)
+            || envValues.containsKey(address) || yamlValues.containsKey(address));
+        if (overridden || irrelevant) {
+          warnings.add("ignoring environment variable " + explanation + " (" + key + " is "
+              + (overridden ? "set by a flag" : "not used because " + address + " is set") + ")");
+          continue;
+        }
+        throw new ConfigException(key, key + ": environment variable " + explanation
+            + ", which collides with bazel-cache's " + name + " setting; rename the Service (for"
+            + " example to bazel-cache), set enableServiceLinks: false in the pod spec, or set "
+            + (address != null ? address : key) + " explicitly");
+      }
+      return warnings;
     }
 
     void readYaml() throws ConfigException {
@@ -527,6 +558,7 @@ public final class ConfigLoader {
     }
 
     Config resolve(boolean enforceSupport) throws ConfigException {
+      List<String> warnings = checkServiceLinks();
       Merged merged = merge();
       Map<String, Object> values = merged.values();
       Map<String, String> sources = merged.sources();
@@ -546,7 +578,7 @@ public final class ConfigLoader {
         v.checkSupported(proxy, auth);
       }
       return new Config(values, sources, dir, http, grpc, profile, proxy, auth,
-          Optional.ofNullable(configFile), false);
+          Optional.ofNullable(configFile), false, warnings);
     }
 
     private Path defaultDir() {

@@ -1,7 +1,6 @@
 package io.bazelcache.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.bazelcache.config.Config.AccessLogLevel;
 import io.bazelcache.config.Config.BucketLookupType;
@@ -320,6 +319,7 @@ class ConfigLoaderTest {
     Config c = load(HOME, "--help", "--max_size=-1");
     assertThat(c.helpRequested()).isTrue();
     assertThat(load(HOME, "-h").helpRequested()).isTrue();
+    assertThat(load(HOME, "-help").helpRequested()).isTrue();
   }
 
   @Test
@@ -352,7 +352,8 @@ class ConfigLoaderTest {
     assertThat(e.key()).isEqualTo("port");
     assertThat(e.getMessage())
         .startsWith("port: environment variable BAZEL_REMOTE_PORT=tcp://10.0.0.1:8080")
-        .contains("Kubernetes", "Service named \"bazel-remote\"", "enableServiceLinks: false");
+        .contains("Kubernetes", "Service named \"bazel-remote\"", "enableServiceLinks: false",
+            "set http_address explicitly");
   }
 
   @Test
@@ -360,6 +361,22 @@ class ConfigLoaderTest {
     ConfigException e = error(env("BAZEL_REMOTE_GRPC_PORT", "tcp://10.0.0.2:9092"));
     assertThat(e.key()).isEqualTo("grpc_port");
     assertThat(e.getMessage()).contains("Service named \"bazel-remote-grpc\"");
+  }
+
+  @Test
+  void kubernetesServiceLinkIsOnlyAWarningWhenTheAddressIsGivenAnyway() throws Exception {
+    Map<String, String> k8s = env("BAZEL_REMOTE_PORT", "tcp://10.0.0.1:8080",
+        "BAZEL_REMOTE_PORT_8080_TCP", "tcp://10.0.0.1:8080",
+        "BAZEL_REMOTE_S3_ACCESS_KEY_ID", "k", "BAZEL_REMOTE_S3_SECRET_ACCESS_KEY", "s");
+    Config c = loadAll(k8s, "--config_file=" + deploymentYaml());
+    assertThat(c.httpAddress()).isEqualTo(new Tcp("0.0.0.0", 8080));
+    assertThat(c.warnings()).singleElement().asString()
+        .contains("ignoring environment variable BAZEL_REMOTE_PORT=tcp://10.0.0.1:8080",
+            "Service named \"bazel-remote\"", "http_address is set");
+    c = load(k8s, "--port=9000");
+    assertThat(c.httpAddress()).isEqualTo(new Tcp("", 9000));
+    assertThat(c.warnings()).singleElement().asString().contains("set by a flag");
+    assertThat(load(HOME).warnings()).isEmpty();
   }
 
   @Test
