@@ -96,15 +96,20 @@ public final class ConfigLoader {
     for (ParseResult pr = parseResult; pr != null; pr = pr.subcommand()) {
       help |= pr.isUsageHelpRequested() || pr.isVersionHelpRequested();
     }
-    Resolver resolver = new Resolver(env == null ? Map.of() : env);
     if (help) {
-      return new Loaded(resolver.defaults(), parseResult);
+      return new Loaded(new Resolver(env == null ? Map.of() : env).defaults(), parseResult);
     }
+    Config config = read(parseResult, env).resolve(enforceSupport);
+    return new Loaded(config, parseResult);
+  }
+
+  /** Reads every source: flags from the parse result, then the environment, then the YAML file. */
+  private static Resolver read(ParseResult parseResult, Map<String, String> env) throws ConfigException {
+    Resolver resolver = new Resolver(env == null ? Map.of() : env);
     resolver.readFlags(parseResult);
     resolver.readEnv();
     resolver.readYaml();
-    Config config = resolver.resolve(enforceSupport);
-    return new Loaded(config, parseResult);
+    return resolver;
   }
 
   /**
@@ -121,7 +126,10 @@ public final class ConfigLoader {
         .posixClusteredShortOptionsAllowed(false)
         .abbreviatedOptionsAllowed(false);
     spec.addOption(
-        OptionSpec.builder("-h", "--help", "-help").usageHelp(true).description("Show this help and exit.").build());
+        OptionSpec.builder("-h", "--help", "-help")
+            .usageHelp(true)
+            .description("Show this help and exit.")
+            .build());
     for (Option o : Options.ALL) {
       if (o.flags().isEmpty()) {
         continue;
@@ -164,11 +172,7 @@ public final class ConfigLoader {
     } catch (ParameterException e) {
       throw commandLineError(e);
     }
-    Resolver resolver = new Resolver(env);
-    resolver.readFlags(parseResult);
-    resolver.readEnv();
-    resolver.readYaml();
-    return resolver.merge();
+    return read(parseResult, env).merge();
   }
 
   private static ConfigException commandLineError(ParameterException e) {
