@@ -209,8 +209,8 @@ public final class ConfigDocs {
       sb.append(" | ").append(cell(o.typeLabel()));
       sb.append(" | ").append(Objects.toString(o.defaultText(), "").isEmpty() ? "" : code(o.defaultText()));
       sb.append(" | ").append(o.status() == Status.SUPPORTED ? "supported" : "not yet");
-      sb.append(" | ").append(cell((o.deprecated() && !o.help().startsWith("DEPRECATED") ? "Deprecated. " : "")
-          + o.help()));
+      String deprecated = o.deprecated() && !o.help().startsWith("DEPRECATED") ? "Deprecated. " : "";
+      sb.append(" | ").append(cell(deprecated + o.help()));
       sb.append(" |\n");
     }
     return sb.toString();

@@ -467,7 +467,8 @@ public final class ConfigLoader {
         case INT, LONG, GIB -> {
           if (node.isIntegralNumber()) {
             if (!node.canConvertToLong()) {
-              throw new ConfigException(o.key(), o.key() + ": " + node.asText() + " is too large (" + source + ")");
+              throw new ConfigException(o.key(),
+                  o.key() + ": " + node.asText() + " is too large (" + source + ")");
             }
             return convert(o, node.asText(), source);
           }
