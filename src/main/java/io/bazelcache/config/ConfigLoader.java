@@ -180,8 +180,13 @@ public final class ConfigLoader {
       String arg = u.getUnmatched().get(0);
       if (arg.startsWith("-")) {
         String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
-        List<String> suggestions = u.getSuggestions();
-        String hint = suggestions.isEmpty() ? "" : " (did you mean " + suggestions.get(0) + "?)";
+        List<String> flags = new ArrayList<>();
+        for (Option o : Options.ALL) {
+          flags.addAll(o.flags());
+        }
+        String bare = name.replaceFirst("^-+", "");
+        String best = closest(bare, flags.stream().map(f -> f.replaceFirst("^-+", "")).toList());
+        String hint = best == null ? "" : " (did you mean --" + best + "?)";
         return new ConfigException(name, name + ": unknown option" + hint);
       }
       return new ConfigException(arg, arg + ": unexpected argument; options are written --name=value");
@@ -333,7 +338,8 @@ public final class ConfigLoader {
       } catch (JsonProcessingException e) {
         JsonLocation loc = e.getLocation();
         String at = loc == null ? "" : " at line " + loc.getLineNr() + ", column " + loc.getColumnNr();
-        String reason = e.getOriginalMessage().lines().findFirst().orElse("syntax error").strip();
+        String reason = e.getOriginalMessage().lines().findFirst().orElse("syntax error").strip()
+            .replace("Duplicate field", "duplicate key");
         throw new ConfigException(Options.CONFIG_FILE,
             Options.CONFIG_FILE + ": invalid YAML in " + where + at + ": " + reason);
       }
@@ -409,35 +415,7 @@ public final class ConfigLoader {
       if (block == null) {
         candidates.addAll(Options.BLOCKS);
       }
-      String best = null;
-      int bestDistance = Integer.MAX_VALUE;
-      for (String c : candidates) {
-        int d = distance(key, c);
-        if (d < bestDistance) {
-          bestDistance = d;
-          best = c;
-        }
-      }
-      return bestDistance <= Math.max(2, key.length() / 4) ? best : null;
-    }
-
-    private static int distance(String a, String b) {
-      int[] prev = new int[b.length() + 1];
-      int[] cur = new int[b.length() + 1];
-      for (int j = 0; j <= b.length(); j++) {
-        prev[j] = j;
-      }
-      for (int i = 1; i <= a.length(); i++) {
-        cur[0] = i;
-        for (int j = 1; j <= b.length(); j++) {
-          int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-          cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
-        }
-        int[] t = prev;
-        prev = cur;
-        cur = t;
-      }
-      return prev[b.length()];
+      return closest(key, candidates);
     }
 
     private void putYaml(Option o, JsonNode node, String where) throws ConfigException {
@@ -966,5 +944,39 @@ public final class ConfigLoader {
             + " at the default)");
       }
     }
+  }
+
+  /** The candidate closest to {@code word} if it is near enough to be a typo, else null. */
+  private static String closest(String word, List<String> candidates) {
+    String best = null;
+    int bestDistance = Integer.MAX_VALUE;
+    for (String c : candidates) {
+      int d = distance(word, c);
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = c;
+      }
+    }
+    return bestDistance <= Math.max(2, word.length() / 4) ? best : null;
+  }
+
+  /** Levenshtein distance. */
+  private static int distance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
   }
 }

@@ -84,6 +84,8 @@ class ConfigValidationTest {
             "s3_proxy.bucket: unknown key"),
         c("duplicate YAML key", "max_size: 5\nmax_size: 6\n", env(), args(), "config_file",
             "config_file: invalid YAML in "),
+        c("misspelt flag", null, env(), args("--s3.buckt=x"), "--s3.buckt",
+            "--s3.buckt: unknown option (did you mean --s3.bucket?)"),
         c("YAML syntax error", "max_size: [5\n", env(), args(), "config_file",
             "config_file: invalid YAML in "),
         // addresses and durations
