@@ -11,18 +11,18 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * The end-to-end check of an HTTP remote cache with a real Bazel: a cold build that fills the cache, {@code bazel
+ * The end-to-end check of a remote cache with a real Bazel: a cold build that fills the cache, {@code bazel
  * clean}, then a second build in which every action must be a remote cache hit and whose outputs must be
  * byte-identical to the first build's.
  */
 final class BazelRemoteCacheScenario {
   private BazelRemoteCacheScenario() {}
 
-  static void buildCleanBuild(Bazel.Version version, HttpCache cache, Path runDir) {
+  /** {@code remoteCache} is the URL for {@code --remote_cache}: http://... or grpc://... */
+  static void buildCleanBuild(Bazel.Version version, String remoteCache, Path runDir) {
     TestWorkspace workspace = TestWorkspace.write(runDir, UUID.randomUUID().toString());
-    String remoteCache = "--remote_cache=" + cache.baseUri();
     try (Bazel bazel = Bazel.open(version, workspace, runDir.resolve("logs"))) {
-      Bazel.Result first = bazel.build(remoteCache, "//...").assertSuccess();
+      Bazel.Result first = bazel.build("--remote_cache=" + remoteCache, "//...").assertSuccess();
       Map<String, Integer> firstParts = first.processes();
       int spawns = first.totalProcesses() - firstParts.getOrDefault("internal", 0);
       assertThat(firstParts.getOrDefault("remote cache hit", 0))
@@ -38,7 +38,7 @@ final class BazelRemoteCacheScenario {
       bazel.clean().assertSuccess();
       assertThat(bin.resolve(TestWorkspace.OUTPUTS.get(0))).as("bazel clean removes the outputs").doesNotExist();
 
-      Bazel.Result second = bazel.build(remoteCache, "//...").assertSuccess();
+      Bazel.Result second = bazel.build("--remote_cache=" + remoteCache, "//...").assertSuccess();
       Map<String, Integer> secondParts = second.processes();
       int secondSpawns = second.totalProcesses() - secondParts.getOrDefault("internal", 0);
       assertThat(secondSpawns).as("non-internal actions of the second build: %s", secondParts).isEqualTo(spawns);
@@ -53,7 +53,7 @@ final class BazelRemoteCacheScenario {
         assertThat(downloaded.get(output)).as("%s from the cache, byte for byte", output)
             .isEqualTo(built.get(output));
       }
-      System.out.printf("[e2e] %s against %s: %s then %s%n", version, cache, firstParts, secondParts);
+      System.out.printf("[e2e] %s with --remote_cache=%s: %s then %s%n", version, remoteCache, firstParts, secondParts);
     }
   }
 

@@ -15,7 +15,7 @@ class HttpCacheBazelIT {
     E2e.assumePrerequisite(version.unavailableReason() == null, version.unavailableReason());
     Path runDir = E2e.runDir("HttpCacheBazelIT-" + version.label);
     try (ServerProcess server = ServerProcess.start(runDir.resolve("cache"), 1, runDir.resolve("logs"))) {
-      BazelRemoteCacheScenario.buildCleanBuild(version, server, runDir);
+      BazelRemoteCacheScenario.buildCleanBuild(version, server.baseUri().toString(), runDir);
     }
   }
 }

@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * nginx with WebDAV PUT, started through shared/tools/nginx-webdav-cache.sh: a real HTTP cache that Bazel can use,
  * as a stand-in to check the Bazel harness itself while our server is not involved.
  */
-final class NginxWebDav implements HttpCache {
+final class NginxWebDav implements AutoCloseable {
   private final Path script;
   private final int port;
   private final Path dir;
@@ -55,8 +55,7 @@ final class NginxWebDav implements HttpCache {
     }
   }
 
-  @Override
-  public URI baseUri() {
+  URI baseUri() {
     return URI.create("http://127.0.0.1:" + port);
   }
 

@@ -23,7 +23,7 @@ class NginxWebDavBazelIT {
     E2e.assumePrerequisite(version.unavailableReason() == null, version.unavailableReason());
     Path runDir = E2e.runDir("NginxWebDavBazelIT-" + version.label);
     try (NginxWebDav nginx = NginxWebDav.start(Path.of("/tmp", "bce2e-nginx-" + runDir.getFileName()))) {
-      BazelRemoteCacheScenario.buildCleanBuild(version, nginx, runDir);
+      BazelRemoteCacheScenario.buildCleanBuild(version, nginx.baseUri().toString(), runDir);
     }
   }
 }

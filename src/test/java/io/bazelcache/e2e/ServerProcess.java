@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code java -jar bazel-cache-*-all.jar --dir D --max_size N --http_address 127.0.0.1:P --grpc_address none}.
  * Its stdout and stderr go to a log file; {@link #start} returns once {@code GET /status} answers 200.
  */
-final class ServerProcess implements HttpCache {
+final class ServerProcess implements AutoCloseable {
   static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
   private static final AtomicInteger STARTS = new AtomicInteger();
 
@@ -51,19 +51,35 @@ final class ServerProcess implements HttpCache {
 
   /**
    * Starts the server on {@code dir} with a {@code maxSizeGib} GiB cache on a free loopback port, logs to
-   * {@code logDir}, and waits until it is ready. {@code extraArgs} are appended (e.g. --max_blob_size 1024).
+   * {@code logDir}, and waits until it is ready. {@code extraArgs} are appended (e.g. --max_blob_size 1024); gRPC is
+   * off unless they contain --grpc_address.
    */
   static ServerProcess start(Path dir, int maxSizeGib, Path logDir, String... extraArgs) {
     Path jar = jar();
     E2e.assumePrerequisite(Files.isRegularFile(jar), "server jar " + jar + " (run `./mvnw verify`, not just the IT)");
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return startOnce(jar, dir, maxSizeGib, logDir, extraArgs);
+      } catch (PortTakenException e) {
+        if (attempt == 3) {
+          throw e;
+        }
+        // Another process took the free port between our probe and the server's bind: try another one.
+      }
+    }
+  }
+
+  private static ServerProcess startOnce(Path jar, Path dir, int maxSizeGib, Path logDir, String... extraArgs) {
     int port = E2e.freePort();
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     List<String> command = new ArrayList<>(List.of(
         java.toString(), "-Xmx1g", "-jar", jar.toString(),
         "--dir", dir.toString(),
         "--max_size", Integer.toString(maxSizeGib),
-        "--http_address", "127.0.0.1:" + port,
-        "--grpc_address", "none"));
+        "--http_address", "127.0.0.1:" + port));
+    if (!List.of(extraArgs).contains("--grpc_address")) {
+      command.addAll(List.of("--grpc_address", "none"));
+    }
     command.addAll(List.of(extraArgs));
     try {
       Files.createDirectories(logDir);
@@ -82,6 +98,13 @@ final class ServerProcess implements HttpCache {
     }
   }
 
+  /** The server exited at start-up because its port was in use. */
+  private static final class PortTakenException extends IllegalStateException {
+    PortTakenException(String message) {
+      super(message);
+    }
+  }
+
   private void awaitReady(Duration timeout) {
     HttpClient client = HttpClient.newBuilder()
         .version(HttpClient.Version.HTTP_1_1)
@@ -95,8 +118,10 @@ final class ServerProcess implements HttpCache {
     int lastCode = -1;
     while (System.nanoTime() < deadline) {
       if (!process.isAlive()) {
-        throw new IllegalStateException("server exited with code " + process.exitValue()
-            + " before it was ready; log " + log + ":\n" + E2e.tail(log, 4000));
+        String message = "server exited with code " + process.exitValue() + " before it was ready; log " + log
+            + ":\n" + E2e.tail(log, 4000);
+        throw E2e.tail(log, 100_000).contains("Address already in use")
+            ? new PortTakenException(message) : new IllegalStateException(message);
       }
       try {
         lastCode = client.send(status, HttpResponse.BodyHandlers.discarding()).statusCode();
@@ -117,8 +142,8 @@ final class ServerProcess implements HttpCache {
         + "); log " + log + ":\n" + E2e.tail(log, 4000));
   }
 
-  @Override
-  public URI baseUri() {
+  /** For example {@code http://127.0.0.1:18080}: what Bazel gets as {@code --remote_cache}. */
+  URI baseUri() {
     return URI.create("http://127.0.0.1:" + port);
   }
 
