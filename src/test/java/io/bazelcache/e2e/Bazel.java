@@ -148,10 +148,6 @@ final class Bazel implements AutoCloseable {
     return new Bazel(version, workspace.root(), logDir, List.copyOf(flags));
   }
 
-  Version version() {
-    return version;
-  }
-
   /** {@code bazel build <flags> <args>} without convenience symlinks and with local (unsandboxed) execution. */
   Result build(String... args) {
     List<String> all = new ArrayList<>(List.of("--spawn_strategy=local", "--symlink_prefix=/"));
@@ -236,8 +232,10 @@ final class Bazel implements AutoCloseable {
   public void close() {
     run("shutdown", List.of());
     if (version.inChroot()) {
-      Path mountPoint = chrootRoot().resolve(workspace.toAbsolutePath().toString().substring(1));
+      Path mountPoint = null;
       try {
+        // bazel7-chroot.sh bind-mounts `pwd -P`, the workspace's path with symbolic links resolved.
+        mountPoint = chrootRoot().resolve(workspace.toRealPath().toString().substring(1));
         new ProcessBuilder("umount", "-l", mountPoint.toString()).inheritIO().start().waitFor(60, TimeUnit.SECONDS);
         // Remove the now empty mount point and its empty parents that bazel7-chroot.sh created in the chroot.
         for (Path dir = mountPoint; dir.startsWith(chrootRoot()) && dir.getNameCount() > chrootRoot().getNameCount() + 1;

@@ -151,16 +151,8 @@ final class ServerProcess implements AutoCloseable {
     return port;
   }
 
-  long pid() {
-    return process.pid();
-  }
-
   Path log() {
     return log;
-  }
-
-  boolean isAlive() {
-    return process.isAlive();
   }
 
   /** SIGTERM, then SIGKILL if it has not exited within 20 s. Returns the exit code. */
