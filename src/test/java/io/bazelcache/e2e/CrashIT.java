@@ -102,6 +102,7 @@ class CrashIT {
     } finally {
       server.close();
     }
+    E2e.deleteTree(cacheDir); // a few hundred MiB; kept (with the logs) only when the test fails
   }
 
   private void uploadAndKill(ServerProcess server, List<BlobSpec> blobs, int killAfterAcks, int round)
