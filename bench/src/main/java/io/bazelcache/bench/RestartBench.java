@@ -54,7 +54,7 @@ public final class RestartBench {
         fs.add(ex.submit(() -> {
           byte[] buf = new byte[200];
           for (int i = part; i < n; i += threads) {
-            int size = 16 + (i * 7919) % 185;
+            int size = 16 + (int) ((i * 7919L) % 185);
             ByteBuffer.wrap(buf).putLong(i).putLong(0x6265_6e63_6821L);
             byte[] content = java.util.Arrays.copyOf(buf, size);
             String hash = HexFormat.of().formatHex(DigestFunction.SHA256.hashOf(content));
