@@ -32,14 +32,20 @@ public final class RestartBench {
       populate(dir, n);
       Files.createFile(done);
     }
+    com.sun.management.OperatingSystemMXBean os =
+        (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
     for (int r = 1; r <= runs; r++) {
+      long c0 = os.getProcessCpuTime();
       long t0 = System.nanoTime();
       DiskStore s = DiskStore.open(dir, max, 0, StorageMode.ZSTD, max);
       long t1 = System.nanoTime();
+      long c1 = os.getProcessCpuTime();
       StoreStats st = s.stats();
       s.close();
-      System.out.printf("run %d: open took %,d ms for %,d entries (%,d bytes on disk)%n",
-          r, (t1 - t0) / 1_000_000, st.numFiles(), st.currentSize());
+      System.out.printf("run %d: open took %,d ms wall, %,d ms CPU (all threads, incl. GC) for %,d entries"
+          + " (%,d bytes on disk); load average %.1f%n",
+          r, (t1 - t0) / 1_000_000, (c1 - c0) / 1_000_000, st.numFiles(), st.currentSize(),
+          os.getSystemLoadAverage());
     }
   }
 

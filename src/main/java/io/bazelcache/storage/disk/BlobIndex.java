@@ -154,8 +154,33 @@ public final class BlobIndex {
    * without, it stays off the LRU list until {@link #linkAtHead} (used while loading).
    */
   public int insert(int code, long h0, long h1, long h2, long h3, long size, int nBlocks, int entryFlags, boolean link) {
+    int slot = insertIfAbsent(code, h0, h1, h2, h3, size, nBlocks, entryFlags);
+    if (slot < 0) {
+      throw new IllegalStateException("key already indexed");
+    }
+    if (link) {
+      linkAtHead(slot);
+    }
+    return slot;
+  }
+
+  /**
+   * Adds an unlinked entry in one probe, or returns {@code -(existing slot) - 1} if the key is present.
+   */
+  int insertIfAbsent(int code, long h0, long h1, long h2, long h3, long size, int nBlocks, int entryFlags) {
     if ((count + 1) > (table.length >>> 2) * 3) {
       resize(table.length << 1);
+    }
+    int i = home(code, h0);
+    while (true) {
+      int v = table[i];
+      if (v == 0) {
+        break;
+      }
+      if (matches(v - 1, code, h0, h1, h2, h3)) {
+        return -(v - 1) - 1;
+      }
+      i = (i + 1) & mask;
     }
     int slot = allocSlot();
     int p = slot >>> PAGE_BITS;
@@ -168,20 +193,13 @@ public final class BlobIndex {
     h[b + 3] = h3;
     sizes[p][o] = size;
     blocks[p][o] = nBlocks;
-    flags[p][o] = (byte) ((entryFlags & ~CODE_MASK & (F_ZSTD | F_VERIFIED)) | (code & CODE_MASK) | F_USED);
+    flags[p][o] = (byte) ((entryFlags & (F_ZSTD | F_VERIFIED)) | (code & CODE_MASK) | F_USED);
     prevs[p][o] = -1;
     nexts[p][o] = -1;
-    int i = home(code, h0);
-    while (table[i] != 0) {
-      i = (i + 1) & mask;
-    }
     table[i] = slot + 1;
     count++;
     totalBlocks += nBlocks;
     totalLogical += size;
-    if (link) {
-      linkAtHead(slot);
-    }
     return slot;
   }
 

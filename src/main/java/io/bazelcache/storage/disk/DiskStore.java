@@ -27,7 +27,9 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.SecureDirectoryStream;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -191,7 +193,7 @@ public final class DiskStore implements BlobStore {
   private static long hexWord(CharSequence s, int start) {
     long v = 0;
     for (int i = start; i < start + 16; i++) {
-      v = (v << 4) | Character.digit(s.charAt(i), 16);
+      v = (v << 4) | HEX_VALUE[s.charAt(i)];
     }
     return v;
   }
@@ -989,6 +991,7 @@ public final class DiskStore implements BlobStore {
     long unknown = 0;
     long temps = 0;
     List<Path> toDelete = new ArrayList<>();
+    long[] words = new long[4];
     DirectoryStream<Path> stream;
     try {
       stream = Files.newDirectoryStream(dir);
@@ -1011,7 +1014,7 @@ public final class DiskStore implements BlobStore {
         int len = name.length();
         boolean z = name.endsWith(ZSTD_SUFFIX);
         int end = z ? len - ZSTD_SUFFIX.length() : len;
-        long size = parseName(name, end, hh);
+        long size = parseName(name, end, hh, words);
         if (size < 0 || (z && kind != Kind.CAS) || (kind == Kind.CAS && size == 0)) {
           if (unknown++ < 5) {
             log.warn("ignoring unexpected file {}", p);
@@ -1020,7 +1023,11 @@ public final class DiskStore implements BlobStore {
         }
         BasicFileAttributes a;
         try {
-          a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+          // Relative to the open directory (fstatat) where the platform allows: no full path walk per file.
+          a = ds instanceof SecureDirectoryStream<Path> sds
+              ? sds.getFileAttributeView(p.getFileName(), BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+                  .readAttributes()
+              : Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
           continue;
         }
@@ -1039,8 +1046,7 @@ public final class DiskStore implements BlobStore {
           continue;
         }
         long time = Math.max(a.lastAccessTime().toMillis(), a.lastModifiedTime().toMillis());
-        batch.add(hexWord(name, 0), hexWord(name, 16), hexWord(name, 32), hexWord(name, 48),
-            size, length, Math.max(time, 1000), z);
+        batch.add(words[0], words[1], words[2], words[3], size, length, Math.max(time, 1000), z);
       }
     }
     for (Path p : toDelete) {
@@ -1057,20 +1063,21 @@ public final class DiskStore implements BlobStore {
         long h3 = batch.words[4 * i + 3];
         long nBlocks = BlobIndex.blocksFor(batch.lengths[i]);
         int flags = batch.zstd[i] ? BlobIndex.F_ZSTD : 0;
-        int existing = index.find(code, h0, h1, h2, h3);
-        if (existing >= 0) {
+        if (nBlocks > Integer.MAX_VALUE) {
+          continue;
+        }
+        int slot = index.insertIfAbsent(code, h0, h1, h2, h3, batch.sizes[i], (int) nBlocks, flags);
+        if (slot < 0) {
           // Two files for one key (e.g. the storage mode changed): keep the newer, delete the other.
+          int existing = -slot - 1;
           if (loadTimes[existing] >= batch.times[i]) {
             queueLocked(new Deletion(code, h0, h1, h2, h3, batch.sizes[i], batch.zstd[i], nBlocks * BlobIndex.BLOCK));
             continue;
           }
           removeAndQueueLocked(existing);
           loadTimes[existing] = 0;
+          slot = index.insert(code, h0, h1, h2, h3, batch.sizes[i], (int) nBlocks, flags, false);
         }
-        if (nBlocks > Integer.MAX_VALUE) {
-          continue;
-        }
-        int slot = index.insert(code, h0, h1, h2, h3, batch.sizes[i], (int) nBlocks, flags, false);
         if (slot >= loadTimes.length) {
           loadTimes = Arrays.copyOf(loadTimes, Math.max(slot + 1, loadTimes.length * 3 / 2 + 1024));
         }
@@ -1081,24 +1088,43 @@ public final class DiskStore implements BlobStore {
     }
   }
 
+  private static final byte[] HEX_VALUE = new byte[128];
+
+  static {
+    Arrays.fill(HEX_VALUE, (byte) -1);
+    for (int i = 0; i < 10; i++) {
+      HEX_VALUE['0' + i] = (byte) i;
+    }
+    for (int i = 0; i < 6; i++) {
+      HEX_VALUE['a' + i] = (byte) (10 + i);
+    }
+  }
+
   /**
-   * Parses {@code <64 hex>-<size>} in {@code name[0, end)}, checking the first two hex digits name the
-   * directory; returns the size or -1 if the name is not an entry's.
+   * Parses {@code <64 lowercase hex>-<size>} in {@code name[0, end)} into {@code words[0..3]}, checking
+   * the first two hex digits name the directory {@code hh}; returns the size, or -1 if the name is not an
+   * entry's.
    */
-  static long parseName(String name, int end, int hh) {
-    if (end < 66 || name.charAt(64) != '-') {
+  static long parseName(String name, int end, int hh, long[] words) {
+    if (end < 66 || end - 65 > 18 || name.charAt(64) != '-') {
       return -1;
     }
-    for (int i = 0; i < 64; i++) {
-      char c = name.charAt(i);
-      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-        return -1;
+    for (int w = 0; w < 4; w++) {
+      long v = 0;
+      for (int i = w * 16; i < w * 16 + 16; i++) {
+        char c = name.charAt(i);
+        int d = c < 128 ? HEX_VALUE[c] : -1;
+        if (d < 0) {
+          return -1;
+        }
+        v = (v << 4) | d;
       }
+      words[w] = v;
     }
-    if (Character.digit(name.charAt(0), 16) * 16 + Character.digit(name.charAt(1), 16) != hh) {
+    if ((int) (words[0] >>> 56) != hh) {
       return -1;
     }
-    if (end - 65 > 18 || (name.charAt(65) == '0' && end > 66)) {
+    if (name.charAt(65) == '0' && end > 66) {
       return -1;
     }
     long size = 0;
