@@ -515,7 +515,7 @@ public final class DiskStore implements BlobStore {
       String name = fileName(k.key.hash(), size, zstd);
       this.target = dir.resolve(name);
       this.temp = dir.resolve(name + "." + tempPrefix + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
-      this.ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      this.ch = createTemp(temp);
       this.hasher = k.key.kind().isContentAddressed() ? k.key.function().newHasher() : null;
       this.casWriter = zstd ? new CasBlobWriter(ch, size) : null;
     }
@@ -647,6 +647,15 @@ public final class DiskStore implements BlobStore {
         log.warn("could not delete temp file {}: {}", temp, e.toString());
       }
       release(reservation);
+    }
+  }
+
+  private static FileChannel createTemp(Path temp) throws IOException {
+    try {
+      return FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+    } catch (NoSuchFileException e) {
+      Files.createDirectories(temp.getParent()); // removed behind our back: recreate it
+      return FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
     }
   }
 
