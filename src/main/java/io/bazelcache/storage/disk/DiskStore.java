@@ -1010,7 +1010,8 @@ public final class DiskStore implements BlobStore {
     }
     try (DirectoryStream<Path> ds = stream) {
       for (Path p : ds) {
-        String name = p.getFileName().toString();
+        Path fileName = p.getFileName();
+        String name = fileName.toString();
         if (name.endsWith(TEMP_SUFFIX)) {
           try {
             Files.deleteIfExists(p);
@@ -1034,7 +1035,7 @@ public final class DiskStore implements BlobStore {
         try {
           // Relative to the open directory (fstatat) where the platform allows: no full path walk per file.
           a = ds instanceof SecureDirectoryStream<Path> sds
-              ? sds.getFileAttributeView(p.getFileName(), BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+              ? sds.getFileAttributeView(fileName, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
                   .readAttributes()
               : Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
