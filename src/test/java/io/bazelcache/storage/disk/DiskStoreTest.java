@@ -424,6 +424,28 @@ class DiskStoreTest {
   }
 
   @Test
+  void queuedDeletionNeverRemovesANewerFileAtTheSamePath() throws Exception {
+    DiskStore s = store(4 * B, StorageMode.ZSTD);
+    byte[] c = data(3 * B, 1);
+    BlobKey k = cas(DigestFunction.SHA256, c);
+    s.put(k, c);
+    Path p = fileOf(k, c.length, true);
+    s.holdDeletions(true);
+    try {
+      s.put(ac(DigestFunction.SHA256, 1), new byte[3 * B]); // evicts k; its deletion is queued
+      assertThat(s.contains(k)).isFalse();
+      assertThat(s.pendingDeleteBytes()).isPositive();
+      s.put(k, c); // re-uploaded to the same path before the deletion runs (evicts the AC entry)
+    } finally {
+      s.holdDeletions(false);
+    }
+    s.awaitDeletions();
+    assertThat(Files.exists(p)).isTrue();
+    assertThat(read(s, k)).isEqualTo(c);
+    assertThat(dataFiles()).containsExactly(p);
+  }
+
+  @Test
   void restartRebuildsIndexWithSizesAndRecencyFromNamesAndStat() throws Exception {
     DiskStore s = store(GIB, StorageMode.ZSTD);
     BlobKey[] ks = new BlobKey[4];
