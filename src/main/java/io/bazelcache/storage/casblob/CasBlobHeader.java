@@ -86,21 +86,28 @@ public record CasBlobHeader(long uncompressedSize, int compression, int chunkSiz
   public static CasBlobHeader read(FileChannel ch, long fileLength) throws IOException {
     ByteBuffer fixed = ByteBuffer.allocate(FIXED_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     readFully(ch, fixed, 0);
-    fixed.flip();
-    int magic = fixed.getInt();
+    long numOffsets = checkedNumOffsets(fixed.flip());
+    ByteBuffer all = ByteBuffer.allocate((int) (FIXED_BYTES + 8 * numOffsets));
+    readFully(ch, all, 0);
+    return parse(all.flip(), fileLength);
+  }
+
+  /**
+   * The number of offsets announced by the fixed part of a header ({@value #FIXED_BYTES} bytes at the
+   * buffer's position), after the checks that make it safe to allocate the offsets table.
+   */
+  static long checkedNumOffsets(ByteBuffer fixed) throws CasBlobFormatException {
+    ByteBuffer b = fixed.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    int base = b.position();
+    int magic = b.getInt(base);
     if (magic != MAGIC) {
       throw new CasBlobFormatException("bad magic 0x" + Integer.toHexString(magic));
     }
-    long frameSize = Integer.toUnsignedLong(fixed.getInt());
-    long size = fixed.getLong();
-    int compression = fixed.get() & 0xff;
-    int chunkSize = fixed.getInt();
-    long numOffsets = fixed.getLong();
+    long size = b.getLong(base + 8);
+    int chunkSize = b.getInt(base + 17);
+    long numOffsets = b.getLong(base + 21);
     if (size <= 0) {
       throw new CasBlobFormatException("bad uncompressed size " + size);
-    }
-    if (compression != COMPRESSION_IDENTITY && compression != COMPRESSION_ZSTD) {
-      throw new CasBlobFormatException("unknown compression " + compression);
     }
     if (chunkSize <= 0 || chunkSize > MAX_CHUNK_SIZE) {
       throw new CasBlobFormatException("bad chunk size " + chunkSize);
@@ -109,20 +116,42 @@ public record CasBlobHeader(long uncompressedSize, int compression, int chunkSiz
       throw new CasBlobFormatException(
           "numOffsets " + numOffsets + " does not match size " + size + " / chunk size " + chunkSize);
     }
-    if (frameSize != 8 + 1 + 4 + 8 + 8 * numOffsets) {
-      throw new CasBlobFormatException("bad frame size " + frameSize);
-    }
     if (numOffsets > Integer.MAX_VALUE / 8 - FIXED_BYTES) {
       throw new CasBlobFormatException("too many chunks: " + numOffsets);
     }
-    ByteBuffer table = ByteBuffer.allocate((int) (8 * numOffsets)).order(ByteOrder.LITTLE_ENDIAN);
-    readFully(ch, table, FIXED_BYTES);
-    table.flip();
+    return numOffsets;
+  }
+
+  /**
+   * Parses and validates a complete header held in {@code b} (from its position); see
+   * {@link #read(FileChannel, long)} for the checks.
+   */
+  public static CasBlobHeader parse(ByteBuffer b, long fileLength) throws CasBlobFormatException {
+    if (b.remaining() < FIXED_BYTES) {
+      throw new CasBlobFormatException("casblob header truncated");
+    }
+    long numOffsets = checkedNumOffsets(b);
+    ByteBuffer h = b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    if (h.remaining() < FIXED_BYTES + 8 * numOffsets) {
+      throw new CasBlobFormatException("casblob header truncated");
+    }
+    h.getInt(); // magic, checked
+    long frameSize = Integer.toUnsignedLong(h.getInt());
+    long size = h.getLong();
+    int compression = h.get() & 0xff;
+    int chunkSize = h.getInt();
+    h.getLong(); // numOffsets, checked
+    if (compression != COMPRESSION_IDENTITY && compression != COMPRESSION_ZSTD) {
+      throw new CasBlobFormatException("unknown compression " + compression);
+    }
+    if (frameSize != 8 + 1 + 4 + 8 + 8 * numOffsets) {
+      throw new CasBlobFormatException("bad frame size " + frameSize);
+    }
     long[] offsets = new long[(int) numOffsets];
     long headerLength = FIXED_BYTES + 8 * numOffsets;
     long prev = headerLength;
     for (int i = 0; i < offsets.length; i++) {
-      offsets[i] = table.getLong();
+      offsets[i] = h.getLong();
       if (i == 0 ? offsets[i] != headerLength : offsets[i] <= prev) {
         throw new CasBlobFormatException("bad offset #" + i + ": " + offsets[i]);
       }

@@ -215,6 +215,37 @@ class CasBlobTest {
     assertThatThrownBy(() -> new CasBlobWriter(null, 0)).isInstanceOf(IllegalArgumentException.class);
   }
 
+  @Test
+  void streamDecoderReadsWhatTheWriterWroteAndRejectsDamage() throws IOException {
+    byte[] data = randomCompressible(2 * MIB + 999, 4);
+    byte[] file = Files.readAllBytes(writeCasblob(data));
+    try (CasBlobInputStream in = new CasBlobInputStream(new java.io.ByteArrayInputStream(file))) {
+      assertThat(in.readAllBytes()).isEqualTo(data);
+      assertThat(in.readHeader().uncompressedSize()).isEqualTo(data.length);
+    }
+    byte[] small = "0123456789abcdefghij".getBytes(StandardCharsets.US_ASCII);
+    byte[] identity = handBuilt(small.length, 0, 8, new byte[][] {
+      Arrays.copyOfRange(small, 0, 8), Arrays.copyOfRange(small, 8, 16), Arrays.copyOfRange(small, 16, 20)});
+    assertThat(decode(identity)).isEqualTo(small);
+
+    byte[] trailing = Arrays.copyOf(file, file.length + 1);
+    assertThatThrownBy(() -> decode(trailing)).isInstanceOf(CasBlobFormatException.class);
+    byte[] truncated = Arrays.copyOf(file, file.length - 1);
+    assertThatThrownBy(() -> decode(truncated)).isInstanceOf(CasBlobFormatException.class);
+    byte[] badOffset = file.clone();
+    badOffset[29 + 8] ^= 1; // second offset
+    assertThatThrownBy(() -> decode(badOffset)).isInstanceOf(CasBlobFormatException.class);
+    byte[] badMagic = file.clone();
+    badMagic[3] = 0;
+    assertThatThrownBy(() -> decode(badMagic)).isInstanceOf(CasBlobFormatException.class);
+  }
+
+  private static byte[] decode(byte[] casblob) throws IOException {
+    try (CasBlobInputStream in = new CasBlobInputStream(new java.io.ByteArrayInputStream(casblob))) {
+      return in.readAllBytes();
+    }
+  }
+
   private void open(byte[] content) throws IOException {
     Path p = Files.createTempFile(dir, "bad", "");
     Files.write(p, content);
