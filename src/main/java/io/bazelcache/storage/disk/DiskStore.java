@@ -592,7 +592,7 @@ public final class DiskStore implements BlobStore {
         try {
           Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
           fsyncDirectory(target.getParent());
-          insertCommitted(nBlocks);
+          insertCommitted(k, size, zstd, nBlocks, reservation);
         } finally {
           st.unlock();
         }
@@ -601,29 +601,6 @@ public final class DiskStore implements BlobStore {
         failed = true;
         close();
         throw e;
-      }
-    }
-
-    private void insertCommitted(long nBlocks) {
-      lock.lock();
-      try {
-        reserved -= reservation;
-        int old = k.find(index);
-        if (old >= 0) {
-          boolean oldZstd = (index.flags(old) & BlobIndex.F_ZSTD) != 0;
-          if (index.size(old) == size && oldZstd == zstd) {
-            index.remove(old); // same path: the rename already replaced the file
-          } else {
-            removeAndQueueLocked(old); // another file: delete it (the deleter sees it is no longer indexed)
-          }
-        }
-        int slot = index.insert(k.code, k.h0, k.h1, k.h2, k.h3, size, (int) nBlocks,
-            (zstd ? BlobIndex.F_ZSTD : 0) | BlobIndex.F_VERIFIED, true);
-        while (index.totalBytes() + reserved > maxSize && index.tail() != slot) {
-          evictTailLocked();
-        }
-      } finally {
-        lock.unlock();
       }
     }
 
@@ -647,6 +624,138 @@ public final class DiskStore implements BlobStore {
         log.warn("could not delete temp file {}: {}", temp, e.toString());
       }
       release(reservation);
+    }
+  }
+
+  /** Indexes a file just renamed into place (caller holds the key's stripe lock) and releases its reservation. */
+  private void insertCommitted(K k, long size, boolean zstd, long nBlocks, long reservation) {
+    lock.lock();
+    try {
+      reserved -= reservation;
+      int old = k.find(index);
+      if (old >= 0) {
+        boolean oldZstd = (index.flags(old) & BlobIndex.F_ZSTD) != 0;
+        if (index.size(old) == size && oldZstd == zstd) {
+          index.remove(old); // same path: the rename already replaced the file
+        } else {
+          removeAndQueueLocked(old); // another file: delete it (the deleter sees it is no longer indexed)
+        }
+      }
+      int slot = index.insert(k.code, k.h0, k.h1, k.h2, k.h3, size, (int) nBlocks,
+          (zstd ? BlobIndex.F_ZSTD : 0) | BlobIndex.F_VERIFIED, true);
+      while (index.totalBytes() + reserved > maxSize && index.tail() != slot) {
+        evictTailLocked();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Stores a CAS blob given in the casblob format (e.g. downloaded from a proxy that holds this store's
+   * format), keeping those exact bytes as the file. The content is decompressed and hashed as it streams
+   * in; a malformed casblob or one whose content does not match {@code key} and {@code size} stores
+   * nothing. The stream is read to its end but not closed.
+   *
+   * @throws DigestMismatchException if the content does not hash to the key
+   * @throws BlobSizeMismatchException if the content is not {@code size} bytes
+   * @throws io.bazelcache.storage.casblob.CasBlobFormatException if the bytes are not a valid casblob
+   */
+  public void putCasblob(BlobKey key, long size, InputStream casblob) throws IOException {
+    if (key.kind() != Kind.CAS || size <= 0) {
+      throw new IllegalArgumentException("putCasblob is for non-empty CAS blobs: " + key + "/" + size);
+    }
+    ensureOpen();
+    if (size > maxBlobSize) {
+      throw new BlobTooLargeException(key + ": " + size + " bytes is over the max blob size " + maxBlobSize);
+    }
+    long estimate = CasBlobHeader.headerLength(size, CasBlobHeader.DEFAULT_CHUNK_SIZE) + size;
+    long reservation = BlobIndex.blocksFor(estimate) * BlobIndex.BLOCK;
+    if (reservation > maxSize) {
+      throw new BlobTooLargeException(key + ": " + size + " bytes can never fit in a cache of " + maxSize);
+    }
+    reserve(key, reservation);
+    K k = K.of(key);
+    Path dir = dirs[k.code][(int) (k.h0 >>> 56)];
+    String name = fileName(key.hash(), size, true);
+    Path target = dir.resolve(name);
+    Path temp = dir.resolve(name + "." + tempPrefix + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
+    boolean committed = false;
+    try (FileChannel ch = createTemp(temp)) {
+      long[] written = {0};
+      InputStream tee = new java.io.FilterInputStream(casblob) {
+        @Override
+        public int read() throws IOException {
+          int b = super.read();
+          if (b >= 0) {
+            copy(new byte[] {(byte) b}, 0, 1);
+          }
+          return b;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+          int n = super.read(b, off, len);
+          if (n > 0) {
+            copy(b, off, n);
+          }
+          return n;
+        }
+
+        private void copy(byte[] b, int off, int n) throws IOException {
+          ByteBuffer bb = ByteBuffer.wrap(b, off, n);
+          while (bb.hasRemaining()) {
+            written[0] += ch.write(bb, written[0]);
+          }
+        }
+
+        @Override
+        public void close() {
+          // the caller owns the source stream
+        }
+      };
+      Hasher hasher = key.function().newHasher();
+      long total = 0;
+      try (io.bazelcache.storage.casblob.CasBlobInputStream decoded =
+          new io.bazelcache.storage.casblob.CasBlobInputStream(tee)) {
+        if (decoded.readHeader().uncompressedSize() != size) {
+          throw new BlobSizeMismatchException(key + ": casblob holds "
+              + decoded.readHeader().uncompressedSize() + " bytes, announced " + size);
+        }
+        byte[] buf = new byte[256 * 1024];
+        int n;
+        while ((n = decoded.read(buf)) > 0) {
+          hasher.update(buf, 0, n);
+          total += n;
+        }
+      }
+      if (total != size) {
+        throw new BlobSizeMismatchException(key + ": received " + total + " bytes, announced " + size);
+      }
+      String got = HEX.formatHex(hasher.finish());
+      if (!got.equals(key.hash())) {
+        throw new DigestMismatchException(key + ": content hashes to " + got);
+      }
+      ch.force(true);
+      ReentrantLock st = stripe(k.h0, k.h1);
+      st.lock();
+      try {
+        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+        fsyncDirectory(dir);
+        insertCommitted(k, size, true, BlobIndex.blocksFor(written[0]), reservation);
+        committed = true;
+      } finally {
+        st.unlock();
+      }
+    } finally {
+      if (!committed) {
+        try {
+          Files.deleteIfExists(temp);
+        } catch (IOException e) {
+          log.warn("could not delete temp file {}: {}", temp, e.toString());
+        }
+        release(reservation);
+      }
     }
   }
 

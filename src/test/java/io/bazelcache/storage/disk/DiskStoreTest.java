@@ -665,6 +665,47 @@ class DiskStoreTest {
     assertThat(s.stats().numFiles()).isEqualTo(2);
   }
 
+  private byte[] casblobOf(byte[] content) throws IOException {
+    Path p = Files.createTempFile(dir, "src", ".tmp-casblob");
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE);
+        io.bazelcache.storage.casblob.CasBlobWriter w = new io.bazelcache.storage.casblob.CasBlobWriter(ch, content.length)) {
+      w.write(ByteBuffer.wrap(content));
+      w.finish();
+    }
+    byte[] b = Files.readAllBytes(p);
+    Files.delete(p);
+    return b;
+  }
+
+  @ParameterizedTest
+  @MethodSource("modesAndFunctions")
+  void putCasblobKeepsTheGivenBytesAndChecksThem(StorageMode mode, DigestFunction f) throws Exception {
+    DiskStore s = store(GIB, mode);
+    byte[] content = data(2 * MIB + 17, 3);
+    BlobKey k = cas(f, content);
+    byte[] casblob = casblobOf(content);
+    s.putCasblob(k, content.length, new java.io.ByteArrayInputStream(casblob));
+    assertThat(Files.readAllBytes(fileOf(k, content.length, true))).isEqualTo(casblob);
+    assertThat(read(s, k)).isEqualTo(content);
+
+    byte[] other = data(1000, 4);
+    BlobKey wrongKey = cas(f, data(1000, 5));
+    assertThatThrownBy(() -> s.putCasblob(wrongKey, 1000, new java.io.ByteArrayInputStream(casblobOf(other))))
+        .isInstanceOf(DigestMismatchException.class);
+    BlobKey ok = cas(f, other);
+    byte[] damaged = casblobOf(other);
+    damaged[0] ^= 1;
+    assertThatThrownBy(() -> s.putCasblob(ok, 1000, new java.io.ByteArrayInputStream(damaged)))
+        .isInstanceOf(io.bazelcache.storage.casblob.CasBlobFormatException.class);
+    assertThatThrownBy(() -> s.putCasblob(ok, 999, new java.io.ByteArrayInputStream(casblobOf(other))))
+        .isInstanceOf(BlobSizeMismatchException.class);
+    assertThat(s.contains(wrongKey)).isFalse();
+    assertThat(s.contains(ok)).isFalse();
+    assertThat(dataFiles()).containsExactly(fileOf(k, content.length, true));
+    assertThat(s.stats().reservedSize()).isZero();
+    assertThat(s.stats().numFiles()).isEqualTo(1);
+  }
+
   @Test
   void overwritingAnAcEntryDeletesTheOldFile() throws Exception {
     DiskStore s = store(GIB, StorageMode.ZSTD);
