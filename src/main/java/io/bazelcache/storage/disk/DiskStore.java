@@ -265,7 +265,7 @@ public final class DiskStore implements BlobStore {
         ch = FileChannel.open(p, StandardOpenOption.READ);
       } catch (NoSuchFileException e) {
         log.warn("{}: file {} vanished; dropping the entry", key, p);
-        drop(k, size, zstd);
+        drop(k, size, zstd, false);
         return null;
       }
     } finally {
@@ -305,7 +305,8 @@ public final class DiskStore implements BlobStore {
       }
       if (problem != null) {
         log.warn("{}: {}; dropping the entry", key, problem);
-        drop(k, size, zstd);
+        // If the entry was unverified and has meanwhile been replaced by a verified upload, keep that.
+        drop(k, size, zstd, !verified);
         return null;
       }
       ok = true;
@@ -344,12 +345,16 @@ public final class DiskStore implements BlobStore {
     return got.equals(key.hash()) ? null : "content hashes to " + got;
   }
 
-  /** Removes the entry if it still has this size and format, and queues its file for deletion. */
-  private void drop(K k, long size, boolean zstd) {
+  /**
+   * Removes the entry if it still has this size and format (and, with {@code onlyIfUnverified}, is still
+   * unverified), and queues its file for deletion.
+   */
+  private void drop(K k, long size, boolean zstd, boolean onlyIfUnverified) {
     lock.lock();
     try {
       int slot = k.find(index);
-      if (slot >= 0 && index.size(slot) == size && ((index.flags(slot) & BlobIndex.F_ZSTD) != 0) == zstd) {
+      if (slot >= 0 && index.size(slot) == size && ((index.flags(slot) & BlobIndex.F_ZSTD) != 0) == zstd
+          && !(onlyIfUnverified && (index.flags(slot) & BlobIndex.F_VERIFIED) != 0)) {
         removeAndQueueLocked(slot);
       }
     } finally {
