@@ -1066,11 +1066,11 @@ public final class DiskStore implements BlobStore {
     lock.lock();
     try {
       // Link the LRU from oldest to newest access time, so the newest ends up most recently used.
-      int n = index.count();
-      long[] order = new long[n];
+      // Packed (seconds << 32 | slot) in place: position j never passes slot, so no second array.
+      long[] order = loadTimes;
       int j = 0;
-      for (int slot = 0; slot < loadTimes.length && j < n; slot++) {
-        long t = loadTimes[slot];
+      for (int slot = 0; slot < order.length; slot++) {
+        long t = order[slot];
         if (t != 0) {
           long secs = Math.max(0, Math.min(Integer.MAX_VALUE, t / 1000));
           order[j++] = (secs << 32) | slot;
