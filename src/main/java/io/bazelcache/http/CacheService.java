@@ -471,7 +471,7 @@ final class CacheService {
   private void status(Exchange ex) throws IOException {
     StoreStats s = stats.get();
     String body = StatusPage.render(s, System.currentTimeMillis() / 1000, options.gitCommit(), options.gitTags(),
-        Thread.activeCount());
+        java.lang.management.ManagementFactory.getThreadMXBean().getThreadCount());
     byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
     if (ex.request().method().equals(HttpMethod.HEAD)) {
       ex.sendHeadersOnly(HttpResponseStatus.OK, bytes.length);

@@ -21,6 +21,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -56,6 +57,7 @@ public final class HttpCacheServer implements AutoCloseable {
   private final CacheService service;
   private final Set<HttpConnection> connections = ConcurrentHashMap.newKeySet();
   private final AtomicInteger liveWorkers = new AtomicInteger();
+  private final AtomicLong maxPendingBytes = new AtomicLong();
   private final Object lifecycle = new Object();
   private volatile boolean shuttingDown;
   private EventLoopGroup bossGroup;
@@ -194,6 +196,16 @@ public final class HttpCacheServer implements AutoCloseable {
     if (shuttingDown) {
       c.closeWhenIdle();
     }
+  }
+
+  /** Records the largest inbound backlog seen on any connection (bytes queued for a request's virtual thread). */
+  void notePendingBodyBytes(long bytes) {
+    maxPendingBytes.accumulateAndGet(bytes, Math::max);
+  }
+
+  /** The largest inbound backlog of any connection so far; shows that backpressure bounds memory per upload. */
+  long maxPendingBodyBytes() {
+    return maxPendingBytes.get();
   }
 
   void workerStarted() {

@@ -114,6 +114,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       requestsPending.incrementAndGet();
     }
     long total = pendingBytes.addAndGet(weight(msg));
+    server.notePendingBodyBytes(total);
     inbound.add(msg);
     if (total > HIGH_WATER && !readingPaused) {
       readingPaused = true;
@@ -555,8 +556,11 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       if (HttpUtil.is100ContinueExpected(request)) {
         return false; // the client waits for our go-ahead before sending the body
       }
-      long cl = HttpUtil.getContentLength(request, -1L);
-      return cl >= 0 && cl - consumed <= DRAIN_LIMIT;
+      if (HttpUtil.isTransferEncodingChunked(request)) {
+        return false; // unknown length
+      }
+      long cl = HttpUtil.getContentLength(request, 0L); // neither header: no body
+      return cl - consumed <= DRAIN_LIMIT;
     }
 
     private boolean fill() throws IOException {
