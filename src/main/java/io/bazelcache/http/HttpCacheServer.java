@@ -73,7 +73,7 @@ public final class HttpCacheServer implements AutoCloseable {
    */
   public HttpCacheServer(InetSocketAddress bindAddress, BlobStore casStore, BlobStore acStore,
       HttpCacheOptions options, Supplier<StoreStats> status) {
-    this(bindAddress, casStore, acStore, options, status, new PassThroughAcCodec());
+    this(bindAddress, casStore, acStore, options, status, new ProtoAcCodec());
   }
 
   HttpCacheServer(InetSocketAddress bindAddress, BlobStore casStore, BlobStore acStore, HttpCacheOptions options,

@@ -328,7 +328,12 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       return body;
     }
 
+    /** The peer as {@code host:port} ({@code [v6]:port}), like Go's RemoteAddr. */
     String remoteAddress() {
+      if (channel.remoteAddress() instanceof java.net.InetSocketAddress a && a.getAddress() != null) {
+        String host = a.getAddress().getHostAddress();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + a.getPort();
+      }
       return String.valueOf(channel.remoteAddress());
     }
 
