@@ -86,6 +86,7 @@ final class CacheService {
     HttpMethod m = req.method();
     switch (target) {
       case CachePath.Status s -> {
+        ex.handler = "status";
         if (m.equals(HttpMethod.GET) || m.equals(HttpMethod.HEAD)) {
           status(ex);
         } else {
@@ -94,7 +95,8 @@ final class CacheService {
       }
       case CachePath.Unknown u -> {
         if (u.path().equals("/metrics")) {
-          ex.sendError(HttpResponseStatus.NOT_FOUND, "Endpoint metrics are not enabled on this server.");
+          ex.handler = "metrics";
+          metrics(ex);
         } else {
           ex.sendError(HttpResponseStatus.NOT_FOUND, "Not found");
         }
@@ -353,6 +355,10 @@ final class CacheService {
       throw new BlobTooLargeException(
           "Blob size " + size + " exceeds maximum allowed size " + options.maxBlobSize());
     }
+    if (zstd && contentLength > compressedBound(size)) {
+      throw new BadRequest("zstd body of " + contentLength + " bytes is far larger than any encoding of " + size
+          + " bytes");
+    }
     if (size == 0 && loc.key().kind() == Kind.CAS && !loc.key().isEmptyCasBlob()) {
       throw new BadRequest("Invalid empty blob hash: \"" + loc.key().hash() + "\"");
     }
@@ -438,9 +444,14 @@ final class CacheService {
     return out.toByteArray();
   }
 
+  /** More than zstd's worst-case expansion of {@code size} bytes, with room for a few skippable frames. */
+  private static long compressedBound(long size) {
+    return size + (size >> 7) + (1 << 20);
+  }
+
   /** The compressed body, cut off where no honest zstd encoding of {@code size} bytes could still be going. */
   private static InputStream limitCompressed(Exchange ex, long size) {
-    long bound = size + (size >> 7) + (1 << 20);
+    long bound = compressedBound(size);
     InputStream body = ex.body;
     return new InputStream() {
       long read;
@@ -477,6 +488,25 @@ final class CacheService {
       ex.sendHeadersOnly(HttpResponseStatus.OK, bytes.length);
     } else {
       ex.sendFull(HttpResponseStatus.OK, JSON, bytes);
+    }
+  }
+
+  private void metrics(Exchange ex) throws IOException {
+    Supplier<String> page = options.metricsPage();
+    if (page == null) {
+      ex.sendError(HttpResponseStatus.NOT_FOUND, "Endpoint metrics are not enabled on this server.");
+      return;
+    }
+    HttpMethod m = ex.request().method();
+    if (!m.equals(HttpMethod.GET) && !m.equals(HttpMethod.HEAD)) {
+      ex.sendError(HttpResponseStatus.METHOD_NOT_ALLOWED, "Method '" + m.name() + "' not supported.");
+      return;
+    }
+    byte[] bytes = page.get().getBytes(StandardCharsets.UTF_8);
+    if (m.equals(HttpMethod.HEAD)) {
+      ex.sendHeadersOnly(HttpResponseStatus.OK, bytes.length);
+    } else {
+      ex.sendFull(HttpResponseStatus.OK, "text/plain; version=0.0.4; charset=utf-8", bytes);
     }
   }
 

@@ -1,24 +1,32 @@
 package io.bazelcache.http;
 
 import java.time.Duration;
+import java.util.function.Supplier;
 
 /**
- * Settings of the HTTP cache endpoint.
+ * Settings of the HTTP cache endpoint. Start from {@link #defaults()} or {@link #builder()}.
  *
  * @param maxBlobSize largest logical (uncompressed) entry accepted by PUT; larger uploads get 413
- * @param disableHttpAcValidation store HTTP {@code /ac/} entries under kind RAW without parsing them (bazel-remote's
- *     {@code disable_http_ac_validation}); RAW entries go to the CAS/RAW store
+ * @param disableHttpAcValidation store HTTP {@code /ac/} entries under kind RAW in the CAS/RAW store without parsing
+ *     them (bazel-remote's {@code disable_http_ac_validation})
  * @param enableAcKeyInstanceMangling AC keys under a non-empty instance become
  *     {@code hex(sha256(utf8(hash + instance)))} (bazel-remote's {@code enable_ac_key_instance_mangling})
- * @param maxActionResultSize largest AC entry parsed in memory (validated AC only); larger uploads get 413
+ * @param maxActionResultSize largest validated AC entry, which is parsed in memory; larger uploads get 413
  * @param gitCommit reported by {@code /status} as {@code GitCommit}
  * @param gitTags reported by {@code /status} as {@code GitTags}
  * @param zstdLevel compression level used when a client asks for zstd and the store has no compressed copy
- * @param zeroCopy send files with sendfile when the store offers them (turn off under TLS)
+ * @param zeroCopy send files with sendfile when the store offers them (turned off automatically under TLS)
  * @param ioThreads Netty event-loop threads (0: Netty's default, twice the cores)
  * @param maxInitialLineLength longest request line accepted (longer: 414)
  * @param maxHeaderSize largest header block accepted (larger: 431)
  * @param shutdownGrace how long {@link HttpCacheServer#close()} lets requests in flight finish
+ * @param idleTimeout zero for none (bazel-remote's default); otherwise a connection is closed when it has been idle
+ *     this long between requests, when an upload's body stalls this long, or when the client reads nothing of a
+ *     response for this long
+ * @param accessLog log one line per request to the {@code io.bazelcache.http.access} logger at INFO
+ * @param observer told about every finished request (for metrics); never null
+ * @param metricsPage the body of {@code GET /metrics} (Prometheus text), or null to answer 404 as bazel-remote does
+ *     without {@code enable_endpoint_metrics}
  */
 public record HttpCacheOptions(
     long maxBlobSize,
@@ -32,9 +40,24 @@ public record HttpCacheOptions(
     int ioThreads,
     int maxInitialLineLength,
     int maxHeaderSize,
-    Duration shutdownGrace) {
+    Duration shutdownGrace,
+    Duration idleTimeout,
+    boolean accessLog,
+    RequestObserver observer,
+    Supplier<String> metricsPage) {
 
   public static final long DEFAULT_MAX_ACTION_RESULT_SIZE = 64L << 20;
+
+  /** Receives one call per finished request, on the connection's thread; must not block. */
+  @FunctionalInterface
+  public interface RequestObserver {
+    /**
+     * @param handler bazel-remote's metric label: the method ({@code GET}, {@code PUT}, {@code HEAD}, ...) for cache
+     *     requests, {@code status} for /status, {@code metrics} for /metrics
+     * @param status the HTTP status sent (0 if the client went away before any response)
+     */
+    void onRequest(String handler, String method, int status, long nanos);
+  }
 
   public HttpCacheOptions {
     if (maxBlobSize <= 0) {
@@ -49,54 +72,183 @@ public record HttpCacheOptions(
     if (ioThreads < 0) {
       throw new IllegalArgumentException("ioThreads must be >= 0");
     }
+    if (zstdLevel < -7 || zstdLevel > 22) {
+      throw new IllegalArgumentException("zstdLevel must be in [-7, 22]");
+    }
     gitCommit = gitCommit == null ? "" : gitCommit;
     gitTags = gitTags == null ? "" : gitTags;
     shutdownGrace = shutdownGrace == null ? Duration.ofSeconds(10) : shutdownGrace;
+    idleTimeout = idleTimeout == null || idleTimeout.isNegative() ? Duration.ZERO : idleTimeout;
+    observer = observer == null ? (h, m, s, n) -> {} : observer;
   }
 
-  /** bazel-remote's defaults: no size limit, AC validation on, no key mangling. */
+  /** bazel-remote's defaults: no size limit, AC validation on, no key mangling, no timeouts. */
   public static HttpCacheOptions defaults() {
-    return new HttpCacheOptions(
-        Long.MAX_VALUE, false, false, DEFAULT_MAX_ACTION_RESULT_SIZE, "", "", 1, true, 0, 8192, 16384,
-        Duration.ofSeconds(10));
+    return builder().build();
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.maxBlobSize = maxBlobSize;
+    b.disableHttpAcValidation = disableHttpAcValidation;
+    b.enableAcKeyInstanceMangling = enableAcKeyInstanceMangling;
+    b.maxActionResultSize = maxActionResultSize;
+    b.gitCommit = gitCommit;
+    b.gitTags = gitTags;
+    b.zstdLevel = zstdLevel;
+    b.zeroCopy = zeroCopy;
+    b.ioThreads = ioThreads;
+    b.maxInitialLineLength = maxInitialLineLength;
+    b.maxHeaderSize = maxHeaderSize;
+    b.shutdownGrace = shutdownGrace;
+    b.idleTimeout = idleTimeout;
+    b.accessLog = accessLog;
+    b.observer = observer;
+    b.metricsPage = metricsPage;
+    return b;
   }
 
   public HttpCacheOptions withMaxBlobSize(long v) {
-    return new HttpCacheOptions(v, disableHttpAcValidation, enableAcKeyInstanceMangling, maxActionResultSize,
-        gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength, maxHeaderSize, shutdownGrace);
+    return toBuilder().maxBlobSize(v).build();
   }
 
   public HttpCacheOptions withDisableHttpAcValidation(boolean v) {
-    return new HttpCacheOptions(maxBlobSize, v, enableAcKeyInstanceMangling, maxActionResultSize,
-        gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength, maxHeaderSize, shutdownGrace);
+    return toBuilder().disableHttpAcValidation(v).build();
   }
 
   public HttpCacheOptions withEnableAcKeyInstanceMangling(boolean v) {
-    return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, v, maxActionResultSize,
-        gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength, maxHeaderSize, shutdownGrace);
+    return toBuilder().enableAcKeyInstanceMangling(v).build();
   }
 
   public HttpCacheOptions withGit(String commit, String tags) {
-    return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
-        maxActionResultSize, commit, tags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength, maxHeaderSize,
-        shutdownGrace);
+    return toBuilder().gitCommit(commit).gitTags(tags).build();
   }
 
   public HttpCacheOptions withZeroCopy(boolean v) {
-    return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
-        maxActionResultSize, gitCommit, gitTags, zstdLevel, v, ioThreads, maxInitialLineLength, maxHeaderSize,
-        shutdownGrace);
+    return toBuilder().zeroCopy(v).build();
   }
 
   public HttpCacheOptions withIoThreads(int v) {
-    return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
-        maxActionResultSize, gitCommit, gitTags, zstdLevel, zeroCopy, v, maxInitialLineLength, maxHeaderSize,
-        shutdownGrace);
+    return toBuilder().ioThreads(v).build();
   }
 
   public HttpCacheOptions withShutdownGrace(Duration v) {
-    return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
-        maxActionResultSize, gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength,
-        maxHeaderSize, v);
+    return toBuilder().shutdownGrace(v).build();
+  }
+
+  public HttpCacheOptions withIdleTimeout(Duration v) {
+    return toBuilder().idleTimeout(v).build();
+  }
+
+  /** Mutable builder with the defaults of {@link #defaults()}. */
+  public static final class Builder {
+    private long maxBlobSize = Long.MAX_VALUE;
+    private boolean disableHttpAcValidation;
+    private boolean enableAcKeyInstanceMangling;
+    private long maxActionResultSize = DEFAULT_MAX_ACTION_RESULT_SIZE;
+    private String gitCommit = "";
+    private String gitTags = "";
+    private int zstdLevel = 1;
+    private boolean zeroCopy = true;
+    private int ioThreads;
+    private int maxInitialLineLength = 8192;
+    private int maxHeaderSize = 16384;
+    private Duration shutdownGrace = Duration.ofSeconds(10);
+    private Duration idleTimeout = Duration.ZERO;
+    private boolean accessLog = true;
+    private RequestObserver observer;
+    private Supplier<String> metricsPage;
+
+    private Builder() {}
+
+    public Builder maxBlobSize(long v) {
+      maxBlobSize = v;
+      return this;
+    }
+
+    public Builder disableHttpAcValidation(boolean v) {
+      disableHttpAcValidation = v;
+      return this;
+    }
+
+    public Builder enableAcKeyInstanceMangling(boolean v) {
+      enableAcKeyInstanceMangling = v;
+      return this;
+    }
+
+    public Builder maxActionResultSize(long v) {
+      maxActionResultSize = v;
+      return this;
+    }
+
+    public Builder gitCommit(String v) {
+      gitCommit = v;
+      return this;
+    }
+
+    public Builder gitTags(String v) {
+      gitTags = v;
+      return this;
+    }
+
+    public Builder zstdLevel(int v) {
+      zstdLevel = v;
+      return this;
+    }
+
+    public Builder zeroCopy(boolean v) {
+      zeroCopy = v;
+      return this;
+    }
+
+    public Builder ioThreads(int v) {
+      ioThreads = v;
+      return this;
+    }
+
+    public Builder maxInitialLineLength(int v) {
+      maxInitialLineLength = v;
+      return this;
+    }
+
+    public Builder maxHeaderSize(int v) {
+      maxHeaderSize = v;
+      return this;
+    }
+
+    public Builder shutdownGrace(Duration v) {
+      shutdownGrace = v;
+      return this;
+    }
+
+    public Builder idleTimeout(Duration v) {
+      idleTimeout = v;
+      return this;
+    }
+
+    public Builder accessLog(boolean v) {
+      accessLog = v;
+      return this;
+    }
+
+    public Builder observer(RequestObserver v) {
+      observer = v;
+      return this;
+    }
+
+    public Builder metricsPage(Supplier<String> v) {
+      metricsPage = v;
+      return this;
+    }
+
+    public HttpCacheOptions build() {
+      return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
+          maxActionResultSize, gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength,
+          maxHeaderSize, shutdownGrace, idleTimeout, accessLog, observer, metricsPage);
+    }
   }
 }

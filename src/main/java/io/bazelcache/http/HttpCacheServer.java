@@ -14,6 +14,7 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.timeout.IdleStateHandler;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.Objects;
@@ -108,6 +109,10 @@ public final class HttpCacheServer implements AutoCloseable {
               if (shuttingDown) {
                 ch.close();
                 return;
+              }
+              long idle = options.idleTimeout().toMillis();
+              if (idle > 0) {
+                ch.pipeline().addLast("idle", new IdleStateHandler(true, idle, idle, 0, TimeUnit.MILLISECONDS));
               }
               ch.pipeline().addLast("http", new HttpServerCodec(decoder));
               ch.pipeline().addLast("cache", new HttpConnection(HttpCacheServer.this));

@@ -26,6 +26,8 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.timeout.IdleState;
+import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.io.InputStream;
@@ -51,6 +53,7 @@ import org.slf4j.LoggerFactory;
  */
 final class HttpConnection extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(HttpConnection.class);
+  private static final Logger accessLog = LoggerFactory.getLogger("io.bazelcache.http.access");
 
   static final int HIGH_WATER = 1 << 20;
   static final int LOW_WATER = 256 << 10;
@@ -68,6 +71,10 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
   private final ReentrantLock writeLock = new ReentrantLock();
   private final Condition writable = writeLock.newCondition();
   private volatile boolean readingPaused;
+  /** The worker waits for request body bytes from the client. */
+  private volatile boolean awaitingBody;
+  /** The worker waits for the client to take response bytes. */
+  private volatile boolean awaitingOutput;
   private volatile Channel channel;
   private Thread worker;
   private boolean closedSeen;
@@ -133,6 +140,29 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     inbound.add(CLOSED);
     signalWritable();
     super.channelInactive(ctx);
+  }
+
+  @Override
+  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+    if (evt instanceof IdleStateEvent e) {
+      String why = null;
+      if (e.state() == IdleState.READER_IDLE) {
+        if (requestsPending.get() == 0) {
+          why = "idle between requests";
+        } else if (awaitingBody && inbound.isEmpty()) {
+          why = "request body stalled";
+        }
+      } else if (e.state() == IdleState.WRITER_IDLE && awaitingOutput) {
+        why = "client stopped reading the response";
+      }
+      if (why != null) {
+        log.debug("closing connection {}: {} for {}", ctx.channel().remoteAddress(), why,
+            server.options().idleTimeout());
+        ctx.close();
+      }
+      return;
+    }
+    super.userEventTriggered(ctx, evt);
   }
 
   @Override
@@ -244,7 +274,31 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
 
   /** Serves one request; returns whether the connection may carry another. */
   private boolean handle(HttpRequest req) throws InterruptedException {
+    long start = System.nanoTime();
     Exchange ex = new Exchange(req);
+    try {
+      return serveOne(req, ex);
+    } finally {
+      long nanos = System.nanoTime() - start;
+      if (server.options().accessLog() && accessLog.isInfoEnabled()) {
+        accessLog.info("{} {} {} {}", req.method().name(), ex.status, clientHost(), req.uri());
+      }
+      try {
+        server.options().observer().onRequest(ex.handler, req.method().name(), ex.status, nanos);
+      } catch (RuntimeException e) {
+        log.warn("request observer failed", e);
+      }
+    }
+  }
+
+  private String clientHost() {
+    if (channel.remoteAddress() instanceof java.net.InetSocketAddress a && a.getAddress() != null) {
+      return a.getAddress().getHostAddress();
+    }
+    return String.valueOf(channel.remoteAddress());
+  }
+
+  private boolean serveOne(HttpRequest req, Exchange ex) throws InterruptedException {
     try {
       DecoderResult dr = req.decoderResult();
       if (dr.isFailure()) {
@@ -312,11 +366,16 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     final BodyStream body;
     boolean keepAlive;
     boolean responded;
+    /** Status of the response sent, 0 before. */
+    int status;
+    /** Metric label: the method for cache requests, "status" or "metrics" for those pages. */
+    String handler;
     private boolean continueSent;
 
     Exchange(HttpRequest request) {
       this.request = request;
       this.keepAlive = HttpUtil.isKeepAlive(request);
+      this.handler = request.method().name();
       this.body = new BodyStream(request);
     }
 
@@ -388,6 +447,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void prepare(HttpResponse resp) {
+      status = resp.status().code();
       if (server.isShuttingDown()) {
         keepAlive = false;
       }
@@ -428,6 +488,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         return;
       }
       writeLock.lock();
+      awaitingOutput = true;
       try {
         while (!channel.isWritable()) {
           if (!channel.isActive()) {
@@ -439,16 +500,20 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         Thread.currentThread().interrupt();
         throw new InterruptedIOException("interrupted while sending");
       } finally {
+        awaitingOutput = false;
         writeLock.unlock();
       }
     }
 
     private void await(ChannelFuture f) throws IOException {
+      awaitingOutput = true;
       try {
         f.await();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new InterruptedIOException("interrupted while sending");
+      } finally {
+        awaitingOutput = false;
       }
       if (!f.isSuccess()) {
         Throwable c = f.cause();
@@ -578,11 +643,14 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
           return false;
         }
         Object m;
+        awaitingBody = true;
         try {
           m = take();
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           throw new InterruptedIOException("interrupted while reading the request body");
+        } finally {
+          awaitingBody = false;
         }
         if (m == CLOSED) {
           throw new ClientGoneException("connection closed after " + consumed + " body bytes");

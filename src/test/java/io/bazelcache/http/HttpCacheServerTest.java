@@ -613,6 +613,53 @@ class HttpCacheServerTest {
     assertThat(new String(get.body(), StandardCharsets.UTF_8)).contains("disk on fire");
   }
 
+
+  // ------------------------------------------------------------------------------------------------ timeouts, hooks
+
+  @Test
+  void idleTimeoutClosesIdleAndStalledConnectionsButNotSlowStores() throws Exception {
+    GatedStore store = new GatedStore();
+    start(store, ac, HttpCacheOptions.defaults().withIdleTimeout(Duration.ofMillis(300)));
+    try (RawHttp c = new RawHttp(server.port())) {
+      c.send("GET /cas/" + EMPTY + " HTTP/1.1\r\nHost: x\r\n\r\n");
+      assertThat(c.read().status()).isEqualTo(200);
+      Thread.sleep(1000);
+      assertThat(c.closedByServer()).isTrue();
+    }
+    byte[] data = random(1000, 20);
+    try (RawHttp c = new RawHttp(server.port())) {
+      c.send("PUT /cas/" + sha(data) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+      c.send(java.util.Arrays.copyOf(data, 10));
+      // The writer is blocked in the (gated) store, not waiting for the client: the connection stays.
+      assertThat(store.entered.await(10, TimeUnit.SECONDS)).isTrue();
+      Thread.sleep(1000);
+      store.release.countDown();
+      // Now the server waits for the remaining 990 bytes that never come.
+      assertThat(c.closedByServer()).isTrue();
+    }
+    assertThat(store.mem.entries()).isEmpty();
+  }
+
+  @Test
+  void observerSeesEveryRequestAndMetricsPageIsServed() throws Exception {
+    java.util.List<String> seen = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+    start(HttpCacheOptions.builder()
+        .observer((handler, method, status, nanos) -> seen.add(handler + " " + method + " " + status))
+        .metricsPage(() -> "# HELP x y\nx 1\n")
+        .build());
+    assertThat(get("/cas/" + EMPTY).statusCode()).isEqualTo(200);
+    assertThat(get("/status").statusCode()).isEqualTo(200);
+    HttpResponse<byte[]> m = get("/metrics");
+    assertThat(m.statusCode()).isEqualTo(200);
+    assertThat(new String(m.body(), StandardCharsets.UTF_8)).contains("x 1");
+    assertThat(put("/cas/" + sha(new byte[] {1}), new byte[] {2}).statusCode()).isEqualTo(400);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (seen.size() < 4 && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertThat(seen).containsExactly("GET GET 200", "status GET 200", "metrics GET 200", "PUT PUT 400");
+  }
+
   // ------------------------------------------------------------------------------------------------ lifecycle
 
   @Test
