@@ -247,6 +247,17 @@ final class CacheService {
       sendSlice(ex, head, raw.get());
       return;
     }
+    if (size <= HttpConnection.CHUNK) {
+      byte[] small;
+      try (InputStream in = blob.openStream(0)) {
+        small = in.readNBytes((int) size + 1);
+      }
+      if (small.length != size) {
+        throw new IOException("stored blob has " + small.length + " bytes, not its size " + size);
+      }
+      ex.sendFull(HttpResponseStatus.OK, OCTET, small);
+      return;
+    }
     OutputStream out = ex.startBody(head);
     try {
       try (InputStream in = blob.openStream(0)) {

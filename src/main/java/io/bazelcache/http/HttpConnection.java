@@ -263,12 +263,14 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       log.error("HTTP connection worker failed", t);
       channel.close();
     } finally {
-      channel.close();
-      Object m;
-      while ((m = inbound.poll()) != null) {
-        ReferenceCountUtil.release(m);
-      }
-      server.connectionClosed(this);
+      // Once the close has completed on the event loop nothing more is read, so the queue can be emptied for good.
+      channel.close().addListener(f -> {
+        Object m;
+        while ((m = inbound.poll()) != null) {
+          ReferenceCountUtil.release(m);
+        }
+        server.connectionClosed(this);
+      });
     }
   }
 
@@ -462,8 +464,8 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     void sendFile(HttpResponse head, FileSlice slice) throws IOException {
       prepare(head);
       responded = true;
-      write(head);
-      write(new SliceFileRegion(slice));
+      channel.write(head);
+      channel.write(new SliceFileRegion(slice));
       await(write(LastHttpContent.EMPTY_LAST_CONTENT));
     }
 
@@ -474,7 +476,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     OutputStream startBody(HttpResponse head) throws IOException {
       prepare(head);
       responded = true;
-      write(head);
+      channel.write(head); // flushed with the first chunk
       return new ChunkOutputStream();
     }
 
