@@ -76,6 +76,16 @@ final class CacheService {
 
   void handle(Exchange ex) throws IOException {
     HttpRequest req = ex.request();
+    HttpCacheOptions.Authorizer auth = options.authorizer();
+    if (auth != null) {
+      HttpMethod m = req.method();
+      HttpCacheOptions.Access access = m.equals(HttpMethod.GET) || m.equals(HttpMethod.HEAD)
+          ? HttpCacheOptions.Access.READ : HttpCacheOptions.Access.WRITE;
+      if (!auth.permits(access, req.headers().get(HttpHeaderNames.AUTHORIZATION))) {
+        ex.sendUnauthorized();
+        return;
+      }
+    }
     CachePath.Target target;
     try {
       target = CachePath.parse(req.uri());

@@ -27,6 +27,8 @@ import java.util.function.Supplier;
  * @param observer told about every finished request (for metrics); never null
  * @param metricsPage the body of {@code GET /metrics} (Prometheus text), or null to answer 404 as bazel-remote does
  *     without {@code enable_endpoint_metrics}
+ * @param authorizer decides from the {@code Authorization} header whether a request may proceed (401 otherwise), or
+ *     null to allow everything
  */
 public record HttpCacheOptions(
     long maxBlobSize,
@@ -44,9 +46,26 @@ public record HttpCacheOptions(
     Duration idleTimeout,
     boolean accessLog,
     RequestObserver observer,
-    Supplier<String> metricsPage) {
+    Supplier<String> metricsPage,
+    Authorizer authorizer) {
 
   public static final long DEFAULT_MAX_ACTION_RESULT_SIZE = 64L << 20;
+
+  /** Whether a request is a read (GET, HEAD: cache, /status, /metrics) or anything else (a write). */
+  public enum Access {
+    READ,
+    WRITE
+  }
+
+  /** Authentication hook (htpasswd, LDAP, ...); runs on the connection's virtual thread, so it may block. */
+  @FunctionalInterface
+  public interface Authorizer {
+    /**
+     * @param authorization the request's {@code Authorization} header, or null
+     * @return whether the request may proceed
+     */
+    boolean permits(Access access, String authorization);
+  }
 
   /** Receives one call per finished request, on the connection's thread; must not block. */
   @FunctionalInterface
@@ -109,6 +128,7 @@ public record HttpCacheOptions(
     b.accessLog = accessLog;
     b.observer = observer;
     b.metricsPage = metricsPage;
+    b.authorizer = authorizer;
     return b;
   }
 
@@ -162,8 +182,14 @@ public record HttpCacheOptions(
     private boolean accessLog = true;
     private RequestObserver observer;
     private Supplier<String> metricsPage;
+    private Authorizer authorizer;
 
     private Builder() {}
+
+    public Builder authorizer(Authorizer v) {
+      authorizer = v;
+      return this;
+    }
 
     public Builder maxBlobSize(long v) {
       maxBlobSize = v;
@@ -248,7 +274,7 @@ public record HttpCacheOptions(
     public HttpCacheOptions build() {
       return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
           maxActionResultSize, gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength,
-          maxHeaderSize, shutdownGrace, idleTimeout, accessLog, observer, metricsPage);
+          maxHeaderSize, shutdownGrace, idleTimeout, accessLog, observer, metricsPage, authorizer);
     }
   }
 }

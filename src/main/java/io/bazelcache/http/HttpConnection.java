@@ -415,6 +415,16 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       sendFull(status, "text/plain; charset=utf-8", (message + "\n").getBytes(StandardCharsets.UTF_8));
     }
 
+    void sendUnauthorized() throws IOException {
+      byte[] content = "Unauthorized\n".getBytes(StandardCharsets.UTF_8);
+      FullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.UNAUTHORIZED,
+          Unpooled.wrappedBuffer(content));
+      resp.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
+      resp.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Basic realm=\"Restricted\"");
+      HttpUtil.setContentLength(resp, content.length);
+      sendFull(resp);
+    }
+
     void sendFull(HttpResponseStatus status, String contentType, byte[] content) throws IOException {
       FullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
           Unpooled.wrappedBuffer(content));

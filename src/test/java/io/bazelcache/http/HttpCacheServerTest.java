@@ -660,6 +660,24 @@ class HttpCacheServerTest {
     assertThat(seen).containsExactly("GET GET 200", "status GET 200", "metrics GET 200", "PUT PUT 400");
   }
 
+
+  @Test
+  void authorizerGuardsRequests() throws Exception {
+    String good = "Basic " + java.util.Base64.getEncoder().encodeToString("u:p".getBytes(StandardCharsets.UTF_8));
+    start(HttpCacheOptions.builder()
+        .authorizer((access, header) -> access == HttpCacheOptions.Access.READ || good.equals(header))
+        .build());
+    byte[] data = random(100, 21);
+    HttpResponse<byte[]> denied = put("/cas/" + sha(data), data);
+    assertThat(denied.statusCode()).isEqualTo(401);
+    assertThat(denied.headers().firstValue("www-authenticate")).hasValueSatisfying(v -> assertThat(v).startsWith("Basic"));
+    assertThat(cas.entries()).isEmpty();
+    HttpResponse<byte[]> ok = client.send(HttpRequest.newBuilder(uri("/cas/" + sha(data))).header("Authorization", good)
+        .PUT(BodyPublishers.ofByteArray(data)).build(), BodyHandlers.ofByteArray());
+    assertThat(ok.statusCode()).isEqualTo(200);
+    assertThat(get("/cas/" + sha(data)).body()).isEqualTo(data);
+  }
+
   // ------------------------------------------------------------------------------------------------ lifecycle
 
   @Test
