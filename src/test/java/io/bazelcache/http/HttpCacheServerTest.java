@@ -678,6 +678,61 @@ class HttpCacheServerTest {
     assertThat(get("/cas/" + sha(data)).body()).isEqualTo(data);
   }
 
+
+  @Test
+  void manyConcurrentClients() throws Exception {
+    start(HttpCacheOptions.defaults());
+    int n = 48;
+    java.util.List<CompletableFuture<Void>> all = new java.util.ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      byte[] data = random(50_000 + i * 7919, 100 + i);
+      String h = sha(data);
+      boolean zstd = i % 3 == 0;
+      all.add(client.sendAsync(HttpRequest.newBuilder(uri("/cas/" + h)).PUT(BodyPublishers.ofByteArray(data)).build(),
+              BodyHandlers.ofByteArray())
+          .thenCompose(r -> {
+            assertThat(r.statusCode()).isEqualTo(200);
+            HttpRequest.Builder b = HttpRequest.newBuilder(uri("/cas/" + h)).GET();
+            if (zstd) {
+              b.header("Accept-Encoding", "zstd");
+            }
+            return client.sendAsync(b.build(), BodyHandlers.ofByteArray());
+          })
+          .thenAccept(r -> {
+            assertThat(r.statusCode()).isEqualTo(200);
+            try {
+              assertThat(zstd ? decompress(r.body()) : r.body()).isEqualTo(data);
+            } catch (IOException e) {
+              throw new java.io.UncheckedIOException(e);
+            }
+          }));
+    }
+    CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+    assertThat(cas.entries()).hasSize(n);
+  }
+
+  @Test
+  void http10AndUnsupportedExpectations() throws Exception {
+    start(HttpCacheOptions.defaults());
+    try (RawHttp c = new RawHttp(server.port())) {
+      c.send("GET /cas/" + EMPTY + " HTTP/1.0\r\n\r\n");
+      assertThat(c.read().status()).isEqualTo(200);
+      assertThat(c.closedByServer()).isTrue();
+    }
+    try (RawHttp c = new RawHttp(server.port())) {
+      c.send("GET /cas/" + EMPTY + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      RawHttp.Response r = c.read();
+      assertThat(r.status()).isEqualTo(200);
+      assertThat(r.header("connection")).isEqualToIgnoringCase("keep-alive");
+      c.send("HEAD /status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      assertThat(c.read(true).status()).isEqualTo(200);
+    }
+    try (RawHttp c = new RawHttp(server.port())) {
+      c.send("PUT /cas/" + EMPTY + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: teapot\r\n\r\n");
+      assertThat(c.read().status()).isEqualTo(417);
+    }
+  }
+
   // ------------------------------------------------------------------------------------------------ lifecycle
 
   @Test
