@@ -20,9 +20,12 @@ import java.util.function.Supplier;
  * @param maxInitialLineLength longest request line accepted (longer: 414)
  * @param maxHeaderSize largest header block accepted (larger: 431)
  * @param shutdownGrace how long {@link HttpCacheServer#close()} lets requests in flight finish
- * @param idleTimeout zero for none (bazel-remote's default); otherwise a connection is closed when it has been idle
- *     this long between requests, when an upload's body stalls this long, or when the client reads nothing of a
- *     response for this long
+ * @param readTimeout zero for none (bazel-remote's default); otherwise a connection is closed when nothing arrives
+ *     from the client for this long while we wait for it: between requests (keep-alive idle, as Go uses ReadTimeout
+ *     when IdleTimeout is unset) or in the middle of a request body. Unlike Go's http_read_timeout it bounds
+ *     inactivity, not the whole request, so large uploads on slow links still work
+ * @param writeTimeout zero for none; otherwise a connection is closed when the client takes none of our response
+ *     for this long (again inactivity, not the whole response as Go's http_write_timeout)
  * @param accessLog log one line per request to the {@code io.bazelcache.http.access} logger at INFO
  * @param observer told about every finished request (for metrics); never null
  * @param metricsPage the body of {@code GET /metrics} (Prometheus text), or null to answer 404 as bazel-remote does
@@ -43,7 +46,8 @@ public record HttpCacheOptions(
     int maxInitialLineLength,
     int maxHeaderSize,
     Duration shutdownGrace,
-    Duration idleTimeout,
+    Duration readTimeout,
+    Duration writeTimeout,
     boolean accessLog,
     RequestObserver observer,
     Supplier<String> metricsPage,
@@ -97,7 +101,8 @@ public record HttpCacheOptions(
     gitCommit = gitCommit == null ? "" : gitCommit;
     gitTags = gitTags == null ? "" : gitTags;
     shutdownGrace = shutdownGrace == null ? Duration.ofSeconds(10) : shutdownGrace;
-    idleTimeout = idleTimeout == null || idleTimeout.isNegative() ? Duration.ZERO : idleTimeout;
+    readTimeout = readTimeout == null || readTimeout.isNegative() ? Duration.ZERO : readTimeout;
+    writeTimeout = writeTimeout == null || writeTimeout.isNegative() ? Duration.ZERO : writeTimeout;
     observer = observer == null ? (h, m, s, n) -> {} : observer;
   }
 
@@ -124,7 +129,8 @@ public record HttpCacheOptions(
     b.maxInitialLineLength = maxInitialLineLength;
     b.maxHeaderSize = maxHeaderSize;
     b.shutdownGrace = shutdownGrace;
-    b.idleTimeout = idleTimeout;
+    b.readTimeout = readTimeout;
+    b.writeTimeout = writeTimeout;
     b.accessLog = accessLog;
     b.observer = observer;
     b.metricsPage = metricsPage;
@@ -160,8 +166,9 @@ public record HttpCacheOptions(
     return toBuilder().shutdownGrace(v).build();
   }
 
-  public HttpCacheOptions withIdleTimeout(Duration v) {
-    return toBuilder().idleTimeout(v).build();
+  /** Both {@link #readTimeout()} and {@link #writeTimeout()}. */
+  public HttpCacheOptions withTimeouts(Duration v) {
+    return toBuilder().readTimeout(v).writeTimeout(v).build();
   }
 
   /** Mutable builder with the defaults of {@link #defaults()}. */
@@ -178,7 +185,8 @@ public record HttpCacheOptions(
     private int maxInitialLineLength = 8192;
     private int maxHeaderSize = 16384;
     private Duration shutdownGrace = Duration.ofSeconds(10);
-    private Duration idleTimeout = Duration.ZERO;
+    private Duration readTimeout = Duration.ZERO;
+    private Duration writeTimeout = Duration.ZERO;
     private boolean accessLog = true;
     private RequestObserver observer;
     private Supplier<String> metricsPage;
@@ -251,8 +259,13 @@ public record HttpCacheOptions(
       return this;
     }
 
-    public Builder idleTimeout(Duration v) {
-      idleTimeout = v;
+    public Builder readTimeout(Duration v) {
+      readTimeout = v;
+      return this;
+    }
+
+    public Builder writeTimeout(Duration v) {
+      writeTimeout = v;
       return this;
     }
 
@@ -274,7 +287,7 @@ public record HttpCacheOptions(
     public HttpCacheOptions build() {
       return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
           maxActionResultSize, gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength,
-          maxHeaderSize, shutdownGrace, idleTimeout, accessLog, observer, metricsPage, authorizer);
+          maxHeaderSize, shutdownGrace, readTimeout, writeTimeout, accessLog, observer, metricsPage, authorizer);
     }
   }
 }

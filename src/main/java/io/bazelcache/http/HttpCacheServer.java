@@ -10,13 +10,15 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerDomainSocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -53,7 +55,7 @@ import org.slf4j.LoggerFactory;
 public final class HttpCacheServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(HttpCacheServer.class);
 
-  private final InetSocketAddress bindAddress;
+  private final SocketAddress bindAddress;
   private final HttpCacheOptions options;
   private final CacheService service;
   private final Set<HttpConnection> connections = ConcurrentHashMap.newKeySet();
@@ -66,18 +68,19 @@ public final class HttpCacheServer implements AutoCloseable {
   private Channel serverChannel;
 
   /**
-   * @param bindAddress where to listen (port 0: any free port, see {@link #port()})
+   * @param bindAddress where to listen: an {@link InetSocketAddress} (port 0: any free port, see {@link #port()}) or a
+   *     {@link UnixDomainSocketAddress} (the socket file must not exist yet)
    * @param casStore CAS entries, and RAW entries when AC validation is disabled
    * @param acStore AC entries (typically a completeness-checking decorator)
    * @param options limits and switches
    * @param status sizes reported by {@code /status}
    */
-  public HttpCacheServer(InetSocketAddress bindAddress, BlobStore casStore, BlobStore acStore,
+  public HttpCacheServer(SocketAddress bindAddress, BlobStore casStore, BlobStore acStore,
       HttpCacheOptions options, Supplier<StoreStats> status) {
     this(bindAddress, casStore, acStore, options, status, new ProtoAcCodec());
   }
 
-  HttpCacheServer(InetSocketAddress bindAddress, BlobStore casStore, BlobStore acStore, HttpCacheOptions options,
+  HttpCacheServer(SocketAddress bindAddress, BlobStore casStore, BlobStore acStore, HttpCacheOptions options,
       Supplier<StoreStats> status, AcCodec acCodec) {
     this.bindAddress = Objects.requireNonNull(bindAddress);
     this.options = Objects.requireNonNull(options);
@@ -97,27 +100,31 @@ public final class HttpCacheServer implements AutoCloseable {
           .setMaxInitialLineLength(options.maxInitialLineLength())
           .setMaxHeaderSize(options.maxHeaderSize())
           .setMaxChunkSize(HttpConnection.CHUNK);
+      boolean unix = bindAddress instanceof UnixDomainSocketAddress;
       ServerBootstrap b = new ServerBootstrap()
           .group(bossGroup, workerGroup)
-          .channel(NioServerSocketChannel.class)
+          .channel(unix ? NioServerDomainSocketChannel.class : NioServerSocketChannel.class)
           .option(ChannelOption.SO_BACKLOG, 1024)
-          .childOption(ChannelOption.TCP_NODELAY, true)
           .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-          .childHandler(new ChannelInitializer<SocketChannel>() {
+          .childHandler(new ChannelInitializer<Channel>() {
             @Override
-            protected void initChannel(SocketChannel ch) {
+            protected void initChannel(Channel ch) {
               if (shuttingDown) {
                 ch.close();
                 return;
               }
-              long idle = options.idleTimeout().toMillis();
-              if (idle > 0) {
-                ch.pipeline().addLast("idle", new IdleStateHandler(true, idle, idle, 0, TimeUnit.MILLISECONDS));
+              long read = options.readTimeout().toMillis();
+              long write = options.writeTimeout().toMillis();
+              if (read > 0 || write > 0) {
+                ch.pipeline().addLast("idle", new IdleStateHandler(true, read, write, 0, TimeUnit.MILLISECONDS));
               }
               ch.pipeline().addLast("http", new HttpServerCodec(decoder));
               ch.pipeline().addLast("cache", new HttpConnection(HttpCacheServer.this));
             }
           });
+      if (!unix) {
+        b.childOption(ChannelOption.TCP_NODELAY, true);
+      }
       try {
         serverChannel = b.bind(bindAddress).sync().channel();
       } catch (Exception e) {
@@ -131,13 +138,21 @@ public final class HttpCacheServer implements AutoCloseable {
     }
   }
 
-  /** The port actually bound. */
+  /** The TCP port actually bound. */
   public int port() {
+    if (!(localAddress() instanceof InetSocketAddress a)) {
+      throw new IllegalStateException("not listening on TCP");
+    }
+    return a.getPort();
+  }
+
+  /** The address actually bound. */
+  public SocketAddress localAddress() {
     Channel ch = serverChannel;
     if (ch == null) {
       throw new IllegalStateException("not started");
     }
-    return ((InetSocketAddress) ch.localAddress()).getPort();
+    return ch.localAddress();
   }
 
   /**

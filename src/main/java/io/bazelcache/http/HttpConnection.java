@@ -156,8 +156,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         why = "client stopped reading the response";
       }
       if (why != null) {
-        log.debug("closing connection {}: {} for {}", ctx.channel().remoteAddress(), why,
-            server.options().idleTimeout());
+        log.debug("closing connection {}: {}", ctx.channel().remoteAddress(), why);
         ctx.close();
       }
       return;

@@ -619,7 +619,7 @@ class HttpCacheServerTest {
   @Test
   void idleTimeoutClosesIdleAndStalledConnectionsButNotSlowStores() throws Exception {
     GatedStore store = new GatedStore();
-    start(store, ac, HttpCacheOptions.defaults().withIdleTimeout(Duration.ofMillis(300)));
+    start(store, ac, HttpCacheOptions.defaults().withTimeouts(Duration.ofMillis(300)));
     try (RawHttp c = new RawHttp(server.port())) {
       c.send("GET /cas/" + EMPTY + " HTTP/1.1\r\nHost: x\r\n\r\n");
       assertThat(c.read().status()).isEqualTo(200);
@@ -709,6 +709,30 @@ class HttpCacheServerTest {
     }
     CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
     assertThat(cas.entries()).hasSize(n);
+  }
+
+  @Test
+  void servesOnAUnixDomainSocket() throws Exception {
+    Path sock = tmp.resolve("http.sock");
+    server = new HttpCacheServer(java.net.UnixDomainSocketAddress.of(sock), cas, ac, HttpCacheOptions.defaults(),
+        () -> new StoreStats(0, 0, 0, 0, 0)).start();
+    byte[] data = random(200_000, 30);
+    try (java.nio.channels.SocketChannel ch = java.nio.channels.SocketChannel.open(
+        java.net.UnixDomainSocketAddress.of(sock))) {
+      java.io.OutputStream out = java.nio.channels.Channels.newOutputStream(ch);
+      java.io.InputStream in = java.nio.channels.Channels.newInputStream(ch);
+      out.write(("PUT /cas/" + sha(data) + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + data.length + "\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      out.write(data);
+      out.write(("GET /cas/" + sha(data) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      out.flush();
+      String all = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+      assertThat(all).startsWith("HTTP/1.1 200 OK\r\n");
+      assertThat(all.indexOf("HTTP/1.1 200 OK", 10)).isPositive();
+      assertThat(all).endsWith(new String(data, StandardCharsets.ISO_8859_1));
+    }
+    assertThat(cas.entries()).hasSize(1);
   }
 
   @Test
