@@ -8,6 +8,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
@@ -61,6 +62,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
   /** Bodies of at most this many unread bytes are drained after a response instead of closing the connection. */
   private static final long DRAIN_LIMIT = 64 << 10;
   private static final int REQUEST_WEIGHT = 512;
+  private static final long LINGER_DISCARD_LIMIT = 64L << 20;
 
   private static final Object CLOSED = new Object();
 
@@ -78,6 +80,8 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
   private volatile Channel channel;
   private Thread worker;
   private boolean closedSeen;
+  /** Whether the last request's body was left (partly) unread. */
+  private boolean unreadInput;
 
   HttpConnection(HttpCacheServer server) {
     this.server = server;
@@ -252,7 +256,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
           requestsPending.decrementAndGet();
         }
         if (!keepOpen || server.isShuttingDown()) {
-          channel.close();
+          lingeringClose();
           break;
         }
       }
@@ -273,6 +277,35 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     }
   }
 
+  /**
+   * Closes after a response, but if the client may still be sending a body we did not read, first half-closes and
+   * discards input for a moment: closing a socket with unread input sends a reset, which can destroy the response
+   * (e.g. a 413) before the client reads it.
+   */
+  private void lingeringClose() throws InterruptedException {
+    if (unreadInput && channel.isActive() && channel instanceof DuplexChannel d) {
+      d.shutdownOutput().await(1, TimeUnit.SECONDS);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+      long discarded = 0;
+      while (discarded < LINGER_DISCARD_LIMIT) {
+        long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+        if (left <= 0) {
+          break;
+        }
+        Object m = poll(left);
+        if (m == null || m == CLOSED) {
+          break;
+        }
+        discarded += weight(m);
+        if (m instanceof HttpRequest) {
+          requestsPending.decrementAndGet();
+        }
+        ReferenceCountUtil.release(m);
+      }
+    }
+    channel.close();
+  }
+
   /** Serves one request; returns whether the connection may carry another. */
   private boolean handle(HttpRequest req) throws InterruptedException {
     long start = System.nanoTime();
@@ -280,6 +313,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     try {
       return serveOne(req, ex);
     } finally {
+      unreadInput = !ex.body.isDone();
       long nanos = System.nanoTime() - start;
       if (server.options().accessLog() && accessLog.isInfoEnabled()) {
         accessLog.info("{} {} {} {}", req.method().name(), ex.status, clientHost(), req.uri());
