@@ -1,5 +1,6 @@
 package io.bazelcache.http;
 
+import io.netty.handler.ssl.SslContext;
 import java.time.Duration;
 import java.util.function.Supplier;
 
@@ -32,6 +33,8 @@ import java.util.function.Supplier;
  *     without {@code enable_endpoint_metrics}
  * @param authorizer decides from the {@code Authorization} header whether a request may proceed (401 otherwise), or
  *     null to allow everything
+ * @param sslContext serve HTTPS with this server context (built by the caller from tls_cert_file / tls_key_file, with
+ *     client authentication for tls_ca_file), or null for plain HTTP; zero-copy is off under TLS
  */
 public record HttpCacheOptions(
     long maxBlobSize,
@@ -51,7 +54,8 @@ public record HttpCacheOptions(
     boolean accessLog,
     RequestObserver observer,
     Supplier<String> metricsPage,
-    Authorizer authorizer) {
+    Authorizer authorizer,
+    SslContext sslContext) {
 
   public static final long DEFAULT_MAX_ACTION_RESULT_SIZE = 64L << 20;
 
@@ -135,6 +139,7 @@ public record HttpCacheOptions(
     b.observer = observer;
     b.metricsPage = metricsPage;
     b.authorizer = authorizer;
+    b.sslContext = sslContext;
     return b;
   }
 
@@ -191,8 +196,14 @@ public record HttpCacheOptions(
     private RequestObserver observer;
     private Supplier<String> metricsPage;
     private Authorizer authorizer;
+    private SslContext sslContext;
 
     private Builder() {}
+
+    public Builder sslContext(SslContext v) {
+      sslContext = v;
+      return this;
+    }
 
     public Builder authorizer(Authorizer v) {
       authorizer = v;
@@ -287,7 +298,8 @@ public record HttpCacheOptions(
     public HttpCacheOptions build() {
       return new HttpCacheOptions(maxBlobSize, disableHttpAcValidation, enableAcKeyInstanceMangling,
           maxActionResultSize, gitCommit, gitTags, zstdLevel, zeroCopy, ioThreads, maxInitialLineLength,
-          maxHeaderSize, shutdownGrace, readTimeout, writeTimeout, accessLog, observer, metricsPage, authorizer);
+          maxHeaderSize, shutdownGrace, readTimeout, writeTimeout, accessLog, observer, metricsPage, authorizer,
+          sslContext);
     }
   }
 }

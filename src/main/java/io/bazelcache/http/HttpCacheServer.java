@@ -113,6 +113,9 @@ public final class HttpCacheServer implements AutoCloseable {
                 ch.close();
                 return;
               }
+              if (options.sslContext() != null) {
+                ch.pipeline().addLast("tls", options.sslContext().newHandler(ch.alloc()));
+              }
               long read = options.readTimeout().toMillis();
               long write = options.writeTimeout().toMillis();
               if (read > 0 || write > 0) {
