@@ -24,10 +24,29 @@ final class Zstd {
   static final class Decompressor implements AutoCloseable {
     private final ZstdDecompressCtx ctx = new ZstdDecompressCtx();
     private final ByteBuffer out = ByteBuffer.allocate(256 * 1024);
+    private ByteBuffer scratch;
     private boolean frameComplete = true;
     private boolean closed;
 
     void feed(ByteBuffer in, Sink sink) throws IOException {
+      if (!in.isDirect() && !in.hasArray()) {
+        // Read-only heap buffers (e.g. ByteString views) cannot be handed to zstd-jni: copy in pieces.
+        if (scratch == null) {
+          scratch = ByteBuffer.allocate(256 * 1024);
+        }
+        while (in.hasRemaining()) {
+          int n = Math.min(scratch.capacity(), in.remaining());
+          scratch.clear();
+          scratch.put(in.slice(in.position(), n)).flip();
+          in.position(in.position() + n);
+          feedBuffer(scratch, sink);
+        }
+        return;
+      }
+      feedBuffer(in, sink);
+    }
+
+    private void feedBuffer(ByteBuffer in, Sink sink) throws IOException {
       while (true) {
         out.clear();
         boolean done;
