@@ -49,6 +49,7 @@ final class Zstd {
     private void feedBuffer(ByteBuffer in, Sink sink) throws IOException {
       while (true) {
         out.clear();
+        int inBefore = in.position();
         boolean done;
         try {
           done = ctx.decompressByteBufferStream(out, in);
@@ -57,10 +58,17 @@ final class Zstd {
         }
         boolean full = !out.hasRemaining();
         out.flip();
-        if (out.hasRemaining()) {
+        int produced = out.remaining();
+        if (produced > 0) {
           sink.accept(out);
         }
-        frameComplete = done;
+        // "done" is true when a frame ended and all its output was flushed. A later call that finds
+        // no input and produces nothing reports false (no new frame yet) without changing that.
+        if (done) {
+          frameComplete = true;
+        } else if (in.position() != inBefore || produced > 0) {
+          frameComplete = false;
+        }
         if (!in.hasRemaining() && !full) {
           return;
         }

@@ -3,6 +3,7 @@ package io.bazelcache.grpc;
 import io.bazelcache.ac.CompletenessCheckingStore;
 import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
+import io.bazelcache.storage.BlobStore;
 import io.bazelcache.testing.MemoryBlobStore;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -20,8 +21,15 @@ final class GrpcServerFixture implements AutoCloseable {
   }
 
   GrpcServerFixture(GrpcOptions options, boolean depsCheck) throws Exception {
-    server = new GrpcCacheServer(new InetSocketAddress("127.0.0.1", 0), store,
-        depsCheck ? new CompletenessCheckingStore(store) : store, options).start();
+    this(options, depsCheck, null);
+  }
+
+  /** {@code casWrapper}, if given, wraps {@link #store} as the server's CAS (e.g. to inject failures). */
+  GrpcServerFixture(GrpcOptions options, boolean depsCheck,
+      java.util.function.UnaryOperator<BlobStore> casWrapper) throws Exception {
+    BlobStore cas = casWrapper == null ? store : casWrapper.apply(store);
+    server = new GrpcCacheServer(new InetSocketAddress("127.0.0.1", 0), cas,
+        depsCheck ? new CompletenessCheckingStore(cas) : cas, options).start();
     channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port())
         .usePlaintext()
         .maxInboundMessageSize(64 * 1024 * 1024)

@@ -52,4 +52,22 @@ class ZstdTest {
     assertThatThrownBy(() -> Zstd.decompress(ByteBuffer.wrap(z), 1001))
         .isInstanceOf(IllegalArgumentException.class);
   }
+
+  @Test
+  void frameBoundaryWithReadOnlyChunks() throws Exception {
+    byte[] data = new byte[3 * 1024 * 1024];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (byte) (i % 251 < 100 ? 0 : i * 31);
+    }
+    byte[] z = com.github.luben.zstd.Zstd.compress(data);
+    long[] total = {0};
+    try (Zstd.Decompressor d = new Zstd.Decompressor()) {
+      for (int off = 0; off < z.length; off += 65536) {
+        d.feed(ByteBuffer.wrap(z, off, Math.min(65536, z.length - off)).asReadOnlyBuffer(),
+            b -> { total[0] += b.remaining(); b.position(b.limit()); });
+      }
+      assertThat(total[0]).isEqualTo(data.length);
+      assertThat(d.atFrameBoundary()).isTrue();
+    }
+  }
 }
