@@ -39,6 +39,11 @@ final class Statuses {
       // IllegalArgumentException covers Digest.InvalidDigestException and bad resource names.
       return Status.INVALID_ARGUMENT.withDescription(t.getMessage());
     }
+    if (t instanceof java.io.IOException
+        && t.getMessage() != null
+        && t.getMessage().contains("No space left on device")) {
+      return Status.RESOURCE_EXHAUSTED.withDescription(t.getMessage());
+    }
     if (t instanceof InterruptedException) {
       return Status.CANCELLED.withDescription("interrupted");
     }

@@ -14,25 +14,18 @@ import com.google.bytestream.ByteStreamProto.WriteResponse;
 import com.google.protobuf.ByteString;
 import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
-import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
-import io.bazelcache.storage.BlobStore;
-import io.bazelcache.storage.BlobWriter;
-import io.bazelcache.storage.InsufficientStorageException;
-import io.bazelcache.storage.StoreStats;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -40,10 +33,10 @@ class ByteStreamServiceTest {
   GrpcServerFixture f;
   ByteStreamGrpc.ByteStreamBlockingStub blocking;
   ByteStreamGrpc.ByteStreamStub async;
-  final AtomicBoolean full = new AtomicBoolean();
+  InstrumentedStore instrumented;
 
   void start(GrpcOptions options) throws Exception {
-    f = new GrpcServerFixture(options, true, FullableStore::new);
+    f = new GrpcServerFixture(options, true, s -> instrumented = new InstrumentedStore(s));
     blocking = ByteStreamGrpc.newBlockingStub(f.channel);
     async = ByteStreamGrpc.newStub(f.channel);
   }
@@ -302,7 +295,7 @@ class ByteStreamServiceTest {
   @Test
   void fullStoreIsResourceExhausted() throws Exception {
     start();
-    full.set(true);
+    instrumented.full.set(true);
     byte[] data = random(1000, 10);
     assertThat(new Upload(uploadName(sha(data), false), 0).send(data, 0, 1000, true).failure())
         .isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
@@ -450,37 +443,5 @@ class ByteStreamServiceTest {
     assertThat(new Upload(uploadName(empty, false), 0).send(new byte[0], 0, 0, true).finish()
         .getCommittedSize()).isZero();
     assertThat(f.store.entries()).isEmpty();
-  }
-
-  /** A store that can be made to report "no room". */
-  final class FullableStore implements BlobStore {
-    final BlobStore inner;
-
-    FullableStore(BlobStore inner) {
-      this.inner = inner;
-    }
-
-    @Override
-    public Blob get(BlobKey key) throws IOException {
-      return inner.get(key);
-    }
-
-    @Override
-    public boolean contains(BlobKey key) throws IOException {
-      return inner.contains(key);
-    }
-
-    @Override
-    public BlobWriter newWriter(BlobKey key, long size) throws IOException {
-      if (full.get()) {
-        throw new InsufficientStorageException("no room for " + size + " bytes");
-      }
-      return inner.newWriter(key, size);
-    }
-
-    @Override
-    public StoreStats stats() {
-      return inner.stats();
-    }
   }
 }

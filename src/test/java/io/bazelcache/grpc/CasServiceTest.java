@@ -39,10 +39,12 @@ import org.junit.jupiter.api.Test;
 class CasServiceTest {
   GrpcServerFixture f;
   ContentAddressableStorageBlockingStub cas;
+  InstrumentedStore instrumented;
 
   @BeforeEach
   void setUp() throws Exception {
-    f = new GrpcServerFixture(GrpcOptions.defaults().withMaxBlobSize(1 << 20), true);
+    f = new GrpcServerFixture(GrpcOptions.defaults().withMaxBlobSize(1 << 20), true,
+        s -> instrumented = new InstrumentedStore(s));
     cas = ContentAddressableStorageGrpc.newBlockingStub(f.channel);
   }
 
@@ -73,6 +75,51 @@ class CasServiceTest {
     FindMissingBlobsResponse r = cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
         .addBlobDigests(proto(a)).addBlobDigests(proto(b)).addBlobDigests(empty).build());
     assertThat(r.getMissingBlobDigestsList()).containsExactly(proto(b));
+    // One store call for the whole request, no per-digest lookups.
+    assertThat(instrumented.findMissingCalls.get()).isEqualTo(1);
+    assertThat(instrumented.containsCalls.get()).isZero();
+  }
+
+  @Test
+  void batchUpdateOnAFullStoreIsResourceExhaustedPerItem() {
+    instrumented.full.set(true);
+    byte[] a = random(100, 50);
+    BatchUpdateBlobsResponse r = cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .addRequests(req(proto(a), a, Compressor.Value.IDENTITY))
+        .addRequests(req(proto(new byte[0]), new byte[0], Compressor.Value.IDENTITY)).build());
+    assertThat(r.getResponses(0).getStatus().getCode())
+        .isEqualTo(Status.Code.RESOURCE_EXHAUSTED.value());
+    assertThat(r.getResponses(1).getStatus().getCode()).isZero(); // the empty blob needs no room
+    assertThat(f.store.entries()).isEmpty();
+  }
+
+  @Test
+  void getTreePagesStayUnderTheMessageLimit() throws Exception {
+    // 40 directories of about 200 KiB each: 8 MiB in all, more than one 4 MiB message.
+    Directory.Builder root = Directory.newBuilder();
+    for (int i = 0; i < 40; i++) {
+      Directory.Builder big = Directory.newBuilder();
+      for (int j = 0; j < 800; j++) {
+        big.addFiles(FileNode.newBuilder().setName(i + "-" + j + "-" + "n".repeat(180))
+            .setDigest(proto(new byte[] {(byte) j})));
+      }
+      byte[] b = big.build().toByteArray();
+      put(b);
+      root.addDirectories(DirectoryNode.newBuilder().setName("d" + i).setDigest(proto(b)));
+    }
+    byte[] r = root.build().toByteArray();
+    put(r);
+    Iterator<GetTreeResponse> it = cas.getTree(GetTreeRequest.newBuilder().setRootDigest(proto(r)).build());
+    int pages = 0;
+    int dirs = 0;
+    while (it.hasNext()) {
+      GetTreeResponse p = it.next();
+      assertThat(p.getSerializedSize()).isLessThanOrEqualTo(4 * 1024 * 1024);
+      pages++;
+      dirs += p.getDirectoriesCount();
+    }
+    assertThat(dirs).isEqualTo(41);
+    assertThat(pages).isGreaterThanOrEqualTo(2);
   }
 
   @Test
