@@ -31,8 +31,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.Set;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * ActionCache: GetActionResult and UpdateActionResult.
@@ -49,7 +49,7 @@ import java.util.logging.Logger;
  * client's address, as bazel-remote does. The stored result is returned.
  */
 final class ActionCacheService extends ActionCacheGrpc.ActionCacheImplBase {
-  private static final Logger log = Logger.getLogger(ActionCacheService.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(ActionCacheService.class);
 
   private final BlobStore cas;
   private final BlobStore ac;
@@ -112,7 +112,7 @@ final class ActionCacheService extends ActionCacheGrpc.ActionCacheImplBase {
       ActionResults.validate(r, fn);
       return r;
     } catch (InvalidEntryException e) {
-      log.log(Level.FINE, "stored action result " + key + " is invalid: " + e.getMessage());
+      log.debug("stored action result {} is invalid: {}", key, e.getMessage());
       return null;
     }
   }
@@ -165,7 +165,7 @@ final class ActionCacheService extends ActionCacheGrpc.ActionCacheImplBase {
         return blob.readAllBytes();
       }
     } catch (IOException | IllegalArgumentException e) {
-      log.log(Level.FINE, "cannot inline " + proto.getHash(), e);
+      log.debug("cannot inline {}", proto.getHash(), e);
       return null;
     }
   }

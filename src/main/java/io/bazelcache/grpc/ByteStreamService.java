@@ -20,8 +20,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.util.Optional;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * ByteStream for CAS blobs: Read, Write (plain and {@code compressed-blobs/zstd}) and QueryWriteStatus,
@@ -49,7 +49,7 @@ import java.util.logging.Logger;
  * After the window nothing of the interrupted upload remains.
  */
 final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
-  private static final Logger log = Logger.getLogger(ByteStreamService.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(ByteStreamService.class);
 
   /** Largest data chunk of a ReadResponse. */
   static final int CHUNK_SIZE = 1024 * 1024;
@@ -337,7 +337,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       try {
         out.onError(status.asRuntimeException());
       } catch (IllegalStateException alreadyClosed) {
-        log.log(Level.FINE, "write call already closed", alreadyClosed);
+        log.debug("write call already closed", alreadyClosed);
       }
     }
 

@@ -51,10 +51,10 @@ public record GrpcOptions(
     }
   }
 
-  /** Defaults: no blob size limit, no mangling, 16 MiB messages, 4 MiB batches, 3 MiB inlining, 5 min resume window. */
+  /** Defaults: no blob size limit, no mangling, 16 MiB messages, 4 MiB batches, 3 MiB inlining, 60 s resume window, 1000 kept uploads, 10 s shutdown grace. */
   public static GrpcOptions defaults() {
     return new GrpcOptions(0, false, DEFAULT_MAX_INBOUND_MESSAGE_SIZE, DEFAULT_MAX_BATCH_TOTAL_SIZE,
-        DEFAULT_MAX_INLINE_SIZE, Duration.ofMinutes(5), 1000, Duration.ofSeconds(10));
+        DEFAULT_MAX_INLINE_SIZE, Duration.ofSeconds(60), 1000, Duration.ofSeconds(10));
   }
 
   public GrpcOptions withMaxBlobSize(long v) {

@@ -10,12 +10,12 @@ import io.bazelcache.storage.InvalidEntryException;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Maps exceptions to gRPC statuses, the same way for every service. */
 final class Statuses {
-  private static final Logger log = Logger.getLogger(Statuses.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(Statuses.class);
 
   private Statuses() {}
 
@@ -47,7 +47,7 @@ final class Statuses {
     if (t instanceof InterruptedException) {
       return Status.CANCELLED.withDescription("interrupted");
     }
-    log.log(Level.WARNING, "internal error", t);
+    log.warn("internal error", t);
     return Status.INTERNAL.withDescription(String.valueOf(t.getMessage())).withCause(t);
   }
 

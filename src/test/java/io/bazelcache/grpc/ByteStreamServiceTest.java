@@ -342,6 +342,32 @@ class ByteStreamServiceTest {
   }
 
   @Test
+  void interruptedCompressedUploadResumesWithANewZstdStream() throws Exception {
+    start();
+    byte[] data = random(2 * 1024 * 1024, 19);
+    Digest d = sha(data);
+    String name = uploadName(d, true);
+    byte[] z = Zstd.compress(data);
+    Upload first = new Upload(name, 0).sendAll(z, 0, z.length / 2, false);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (query(name).getCommittedSize() < 500_000 && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
+    Thread.sleep(200); // let the server take the rest of what was sent
+    first.requests.cancel("interrupted", null);
+    org.assertj.core.api.Assertions.catchThrowable(() -> first.result.get(10, TimeUnit.SECONDS));
+    Thread.sleep(100);
+    // committed_size of a compressed upload is in uncompressed bytes.
+    long committed = query(name).getCommittedSize();
+    assertThat(committed).isBetween(500_000L, (long) data.length - 1);
+    byte[] rest = Zstd.compress(java.util.Arrays.copyOfRange(data, (int) committed, data.length));
+    Upload second = new Upload(name, committed);
+    WriteResponse w = second.sendAll(rest, 0, rest.length, true).finish();
+    assertThat(w.getCommittedSize()).isEqualTo(committed + rest.length);
+    assertThat(f.store.entries().get(BlobKey.cas(d))).isEqualTo(data);
+  }
+
+  @Test
   void interruptedUploadIsDiscardedAfterTheWindow() throws Exception {
     start(GrpcOptions.defaults().withUploadResumeWindow(Duration.ofMillis(300)));
     byte[] data = random(100_000, 12);
