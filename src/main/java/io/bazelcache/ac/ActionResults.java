@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputDirectory;
 import build.bazel.remote.execution.v2.OutputFile;
 import build.bazel.remote.execution.v2.OutputSymlink;
+import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import io.bazelcache.digest.Digest;
@@ -140,6 +141,88 @@ public final class ActionResults {
               "output_directories[" + i + "].tree_digest"));
     }
     return out;
+  }
+
+  /** Content carried inside an ActionResult, with the CAS digest it belongs under. */
+  public record InlinedBlob(String field, Digest digest, ByteString data) {}
+
+  /**
+   * The blobs inlined in {@code result}: output file {@code contents}, {@code stdout_raw} and
+   * {@code stderr_raw} (empty ones are skipped). A server stores these in the CAS on upload, as
+   * bazel-remote does. When the result also declares a digest for the content, the two must agree.
+   *
+   * @throws InvalidEntryException if inlined content does not match its declared digest
+   */
+  public static List<InlinedBlob> inlinedBlobs(ActionResult result, DigestFunction function)
+      throws InvalidEntryException {
+    List<InlinedBlob> out = new ArrayList<>();
+    for (int i = 0; i < result.getOutputFilesCount(); i++) {
+      OutputFile f = result.getOutputFiles(i);
+      if (!f.getContents().isEmpty()) {
+        String field = "output_files[" + i + "]";
+        out.add(
+            inlined(
+                field + ".contents",
+                f.getContents(),
+                f.hasDigest(),
+                f.getDigest(),
+                field + ".digest",
+                function));
+      }
+    }
+    if (!result.getStdoutRaw().isEmpty()) {
+      out.add(
+          inlined(
+              "stdout_raw",
+              result.getStdoutRaw(),
+              result.hasStdoutDigest(),
+              result.getStdoutDigest(),
+              "stdout_digest",
+              function));
+    }
+    if (!result.getStderrRaw().isEmpty()) {
+      out.add(
+          inlined(
+              "stderr_raw",
+              result.getStderrRaw(),
+              result.hasStderrDigest(),
+              result.getStderrDigest(),
+              "stderr_digest",
+              function));
+    }
+    return out;
+  }
+
+  private static InlinedBlob inlined(
+      String field,
+      ByteString data,
+      boolean hasDeclared,
+      build.bazel.remote.execution.v2.Digest declared,
+      String declaredField,
+      DigestFunction function)
+      throws InvalidEntryException {
+    Digest actual = Digest.of(function, data.toByteArray());
+    if (hasDeclared) {
+      Digest want = requireDigest(true, declared, function, declaredField);
+      if (!want.equals(actual)) {
+        throw new InvalidEntryException(
+            "invalid ActionResult: " + field + " hashes to " + actual + ", not the declared " + want);
+      }
+    }
+    return new InlinedBlob(field, actual, data);
+  }
+
+  /**
+   * {@code result} with {@code execution_metadata.worker} set to {@code worker} if it was empty, as
+   * bazel-remote does with the client's address; otherwise {@code result} itself.
+   */
+  public static ActionResult withWorkerIfUnset(ActionResult result, String worker) {
+    if (!result.getExecutionMetadata().getWorker().isEmpty()) {
+      return result;
+    }
+    ActionResult.Builder b = result.toBuilder();
+    b.getExecutionMetadataBuilder().setWorker(worker);
+    return b.build();
   }
 
   /** Adds output files (unless inlined) and stdout/stderr digests to {@code out}. */
