@@ -39,6 +39,8 @@ public final class GrpcCacheServer implements AutoCloseable {
   private final HealthStatusManager health = new HealthStatusManager();
   private final Server server;
   private boolean started;
+  private final java.util.concurrent.atomic.AtomicBoolean closed =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   public GrpcCacheServer(
       InetSocketAddress bindAddress, BlobStore cas, BlobStore ac, GrpcOptions options) {
@@ -86,10 +88,13 @@ public final class GrpcCacheServer implements AutoCloseable {
 
   /**
    * Stops accepting calls, reports NOT_SERVING, waits up to {@link GrpcOptions#shutdownGrace()} for
-   * calls in flight, then cancels the rest and discards uploads kept for resumption.
+   * calls in flight, then cancels the rest and discards uploads kept for resumption. Idempotent.
    */
   @Override
   public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
     health.enterTerminalState();
     server.shutdown();
     try {

@@ -419,6 +419,24 @@ class ByteStreamServiceTest {
   }
 
   @Test
+  void closeIsBoundedByTheGracePeriod() throws Exception {
+    start(GrpcOptions.defaults().withShutdownGrace(Duration.ofMillis(300)));
+    byte[] data = random(1000, 20);
+    Upload open = new Upload(uploadName(sha(data), false), 0).send(data, 0, 500, false);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (query(open.name).getCommittedSize() < 500 && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
+    long t0 = System.nanoTime();
+    f.server.close();
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    Throwable t = org.assertj.core.api.Assertions.catchThrowable(
+        () -> open.result.get(10, TimeUnit.SECONDS));
+    assertThat(Status.fromThrowable(t.getCause()).getCode()).isNotEqualTo(Status.Code.OK);
+    assertThat(f.store.entries()).isEmpty();
+  }
+
+  @Test
   void queryWriteStatusOfUnknownAndBadNames() throws Exception {
     start();
     Digest d = sha(random(10, 14));
