@@ -76,11 +76,11 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
         Digest d = DigestProtos.fromProto(request.getBlobDigests(i), fn, "blob_digests[" + i + "]");
         keys.add(BlobKey.cas(d));
       }
+      // One store call for the whole request; answer in request order, each digest once.
       Set<BlobKey> missing = new HashSet<>(cas.findMissing(keys));
       FindMissingBlobsResponse.Builder resp = FindMissingBlobsResponse.newBuilder();
-      Set<build.bazel.remote.execution.v2.Digest> added = new HashSet<>();
       for (int i = 0; i < keys.size(); i++) {
-        if (missing.contains(keys.get(i)) && added.add(request.getBlobDigests(i))) {
+        if (missing.remove(keys.get(i))) {
           resp.addMissingBlobDigests(request.getBlobDigests(i));
         }
       }
