@@ -12,6 +12,7 @@ import java.net.InetSocketAddress;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 
 /**
  * The gRPC cache server: REAPI Capabilities, ActionCache and ContentAddressableStorage, ByteStream,
@@ -44,10 +45,21 @@ public final class GrpcCacheServer implements AutoCloseable {
 
   public GrpcCacheServer(
       InetSocketAddress bindAddress, BlobStore cas, BlobStore ac, GrpcOptions options) {
+    this(bindAddress, cas, ac, options, b -> b);
+  }
+
+  /**
+   * Like {@link #GrpcCacheServer(InetSocketAddress, BlobStore, BlobStore, GrpcOptions)}, with a hook
+   * that may adjust the Netty server builder before the server is built: TLS/mTLS ({@code
+   * sslContext}), global interceptors (authentication; let {@code grpc.health.v1.Health} through),
+   * keepalive settings.
+   */
+  public GrpcCacheServer(InetSocketAddress bindAddress, BlobStore cas, BlobStore ac,
+      GrpcOptions options, UnaryOperator<NettyServerBuilder> customizer) {
     this.bindAddress = bindAddress;
     this.options = options;
     this.uploads = new UploadRegistry(options.uploadResumeWindow(), options.maxParkedUploads());
-    this.server =
+    NettyServerBuilder builder =
         NettyServerBuilder.forAddress(bindAddress)
             .executor(executor)
             .maxInboundMessageSize(options.maxInboundMessageSize())
@@ -58,8 +70,8 @@ public final class GrpcCacheServer implements AutoCloseable {
             .addService(new CasService(cas, options))
             .addService(new ByteStreamService(cas, options, uploads))
             .addService(health.getHealthService())
-            .addService(ProtoReflectionServiceV1.newInstance())
-            .build();
+            .addService(ProtoReflectionServiceV1.newInstance());
+    this.server = customizer.apply(builder).build();
   }
 
   public synchronized GrpcCacheServer start() throws IOException {

@@ -99,4 +99,30 @@ class CapabilitiesHealthReflectionTest {
         "google.bytestream.ByteStream",
         "grpc.health.v1.Health");
   }
+
+  @Test
+  void customizerCanAddGlobalInterceptors() throws Exception {
+    java.util.List<String> methods = new java.util.concurrent.CopyOnWriteArrayList<>();
+    io.grpc.ServerInterceptor recorder = new io.grpc.ServerInterceptor() {
+      @Override
+      public <Q, R> io.grpc.ServerCall.Listener<Q> interceptCall(io.grpc.ServerCall<Q, R> call,
+          io.grpc.Metadata headers, io.grpc.ServerCallHandler<Q, R> next) {
+        methods.add(call.getMethodDescriptor().getFullMethodName());
+        return next.startCall(call, headers);
+      }
+    };
+    io.bazelcache.testing.MemoryBlobStore store = new io.bazelcache.testing.MemoryBlobStore();
+    try (GrpcCacheServer server = new GrpcCacheServer(
+        new java.net.InetSocketAddress("127.0.0.1", 0), store, store, GrpcOptions.defaults(),
+        b -> b.intercept(recorder)).start()) {
+      io.grpc.ManagedChannel ch = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+          .forAddress("127.0.0.1", server.port()).usePlaintext().build();
+      try {
+        CapabilitiesGrpc.newBlockingStub(ch).getCapabilities(GetCapabilitiesRequest.getDefaultInstance());
+      } finally {
+        ch.shutdownNow();
+      }
+    }
+    assertThat(methods).containsExactly("build.bazel.remote.execution.v2.Capabilities/GetCapabilities");
+  }
 }
