@@ -37,6 +37,9 @@ public final class S3Stats {
   /** Upload attempts that failed and were retried. */
   public final AtomicLong uploadRetries = new AtomicLong();
 
+  /** Requests not sent because the backend was considered down (also counted as errors). */
+  public final AtomicLong breakerRejections = new AtomicLong();
+
   private volatile LongSupplier queueLength = () -> 0;
 
   public void count(Operation op, Status status) {

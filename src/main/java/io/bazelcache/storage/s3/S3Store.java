@@ -94,6 +94,7 @@ public final class S3Store implements BlobStore, RemoteStore {
   private final S3Client s3;
   private final String keyPrefix;
   private final Semaphore copySlots = new Semaphore(32);
+  private final Breaker breaker = new Breaker(5, Duration.ofSeconds(1), Duration.ofSeconds(5));
 
   public S3Store(S3Options opts, S3Stats stats) throws IOException {
     this.opts = opts;
@@ -172,6 +173,28 @@ public final class S3Store implements BlobStore, RemoteStore {
     };
   }
 
+  /** Whether requests are currently being sent (false while the circuit breaker is open). */
+  public boolean available() {
+    return breaker.allow();
+  }
+
+  private void checkBreaker(Operation op, String k) throws IOException {
+    if (!breaker.allow()) {
+      stats.count(op, Status.ERROR);
+      stats.breakerRejections.incrementAndGet();
+      throw new IOException("S3 " + op + " " + k + ": backend unavailable (recent requests failed)");
+    }
+  }
+
+  /** Records the outcome of a request that got an HTTP status (or none, for I/O errors). */
+  private void outcome(int httpStatus) {
+    if (httpStatus >= 500 || httpStatus <= 0) {
+      breaker.failure();
+    } else {
+      breaker.success();
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Keys
 
@@ -235,14 +258,18 @@ public final class S3Store implements BlobStore, RemoteStore {
       return true;
     }
     String k = objectKey(key);
+    checkBreaker(Operation.HEAD, k);
     try {
       s3.headObject(b -> b.bucket(opts.bucket()).key(k));
+      outcome(200);
       stats.count(Operation.HEAD, Status.OK);
       return true;
     } catch (NoSuchKeyException e) {
+      outcome(404);
       stats.count(Operation.HEAD, Status.NOT_FOUND);
       return false;
     } catch (S3Exception e) {
+      outcome(e.statusCode());
       if (e.statusCode() == 404) {
         stats.count(Operation.HEAD, Status.NOT_FOUND);
         return false;
@@ -250,6 +277,7 @@ public final class S3Store implements BlobStore, RemoteStore {
       stats.count(Operation.HEAD, Status.ERROR);
       throw new IOException("S3 HEAD " + k + ": HTTP " + e.statusCode() + " " + e.getMessage(), e);
     } catch (SdkException e) {
+      outcome(0);
       stats.count(Operation.HEAD, Status.ERROR);
       throw new IOException("S3 HEAD " + k + ": " + e.getMessage(), e);
     }
@@ -261,13 +289,17 @@ public final class S3Store implements BlobStore, RemoteStore {
       return new MemoryEntry(new byte[0]);
     }
     String k = objectKey(key);
+    checkBreaker(Operation.GET, k);
     ResponseInputStream<GetObjectResponse> in;
     try {
       in = s3.getObject(b -> b.bucket(opts.bucket()).key(k));
+      outcome(200);
     } catch (NoSuchKeyException e) {
+      outcome(404);
       stats.count(Operation.GET, Status.NOT_FOUND);
       return null;
     } catch (S3Exception e) {
+      outcome(e.statusCode());
       if (e.statusCode() == 404) {
         stats.count(Operation.GET, Status.NOT_FOUND);
         return null;
@@ -275,6 +307,7 @@ public final class S3Store implements BlobStore, RemoteStore {
       stats.count(Operation.GET, Status.ERROR);
       throw new IOException("S3 GET " + k + ": HTTP " + e.statusCode() + " " + e.getMessage(), e);
     } catch (SdkException e) {
+      outcome(0);
       stats.count(Operation.GET, Status.ERROR);
       throw new IOException("S3 GET " + k + ": " + e.getMessage(), e);
     }
@@ -311,6 +344,7 @@ public final class S3Store implements BlobStore, RemoteStore {
       stats.count(Operation.GET, Status.OK);
       ok = true;
     } catch (SdkException e) {
+      outcome(0);
       stats.count(Operation.GET, Status.ERROR);
       deleteQuietly(tmp);
       throw new IOException("S3 GET " + k + " (reading the body): " + e.getMessage(), e);
@@ -342,7 +376,6 @@ public final class S3Store implements BlobStore, RemoteStore {
     } catch (IOException e) {
       ch.close();
       deleteQuietly(tmp);
-      stats.corruptObjects.incrementAndGet();
       throw new CasBlobFormatException("S3 object " + k + " is not a valid casblob: " + e.getMessage(), e);
     }
   }
@@ -370,16 +403,20 @@ public final class S3Store implements BlobStore, RemoteStore {
   /** Copies the object onto itself so its last-modified time is now (for lifecycle rules). */
   public void touch(BlobKey key) throws IOException {
     String k = objectKey(key);
+    checkBreaker(Operation.COPY, k);
     try {
       s3.copyObject(b -> b.sourceBucket(opts.bucket()).sourceKey(k)
           .destinationBucket(opts.bucket()).destinationKey(k)
           .metadataDirective(MetadataDirective.REPLACE)
           .contentType(CONTENT_TYPE));
+      outcome(200);
       stats.count(Operation.COPY, Status.OK);
     } catch (S3Exception e) {
+      outcome(e.statusCode());
       stats.count(Operation.COPY, e.statusCode() == 404 ? Status.NOT_FOUND : Status.ERROR);
       throw new IOException("S3 COPY " + k + ": HTTP " + e.statusCode() + " " + e.getMessage(), e);
     } catch (SdkException e) {
+      outcome(0);
       stats.count(Operation.COPY, Status.ERROR);
       throw new IOException("S3 COPY " + k + ": " + e.getMessage(), e);
     }
@@ -478,10 +515,13 @@ public final class S3Store implements BlobStore, RemoteStore {
                 .apiCallTimeout(attempt.multipliedBy(opts.maxAttempts()).plusSeconds(1))
                 .build())
             .build();
+    checkBreaker(Operation.PUT, k);
     try {
       s3.putObject(req, body);
+      outcome(200);
       stats.count(Operation.PUT, Status.OK);
     } catch (S3Exception e) {
+      outcome(e.statusCode());
       stats.count(Operation.PUT, Status.ERROR);
       int code = e.statusCode();
       String msg = "S3 PUT " + k + ": HTTP " + code + " " + e.getMessage();
@@ -490,6 +530,7 @@ public final class S3Store implements BlobStore, RemoteStore {
       }
       throw new IOException(msg, e);
     } catch (SdkException e) {
+      outcome(0);
       stats.count(Operation.PUT, Status.ERROR);
       throw new IOException("S3 PUT " + k + ": " + e.getMessage(), e);
     }
@@ -506,6 +547,11 @@ public final class S3Store implements BlobStore, RemoteStore {
     RemoteEntry e;
     try {
       e = fetch(key, Long.MAX_VALUE);
+    } catch (CasBlobFormatException ex) {
+      stats.corruptObjects.incrementAndGet();
+      stats.cacheMisses.incrementAndGet();
+      log.warn("S3 object {} is corrupt: {}", objectKey(key), ex.getMessage());
+      return null;
     } catch (IOException ex) {
       stats.cacheMisses.incrementAndGet();
       log.debug("S3 get {}: {}", key, ex.getMessage());
