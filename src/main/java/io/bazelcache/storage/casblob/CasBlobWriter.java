@@ -29,6 +29,7 @@ public final class CasBlobWriter implements Closeable {
   private long accepted;
   private long filePos;
   private boolean finished;
+  private boolean closed;
 
   /** A writer for {@code size} (&gt; 0) bytes with 1 MiB chunks at zstd level 1. */
   public CasBlobWriter(FileChannel out, long size) {
@@ -140,6 +141,9 @@ public final class CasBlobWriter implements Closeable {
 
   @Override
   public void close() {
-    ctx.close();
+    if (!closed) {
+      closed = true;
+      ctx.close();
+    }
   }
 }
