@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -31,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * with at most {@code maxConcurrentChecks} HEADs in flight across all callers, each on a virtual thread.
  * Positive answers are remembered in an {@link ExistenceCache}. A call never takes much longer than
  * {@code checkTimeout}: keys the backend has not answered by then count as missing (the client uploads
- * them again, which is harmless). Reads and writes pass through.
+ * them again, which is harmless). Concurrent checks of one key share one HEAD. Reads and writes pass
+ * through.
  */
 public final class ExistenceStore implements BlobStore {
   private static final Logger log = LoggerFactory.getLogger(ExistenceStore.class);
@@ -42,6 +45,8 @@ public final class ExistenceStore implements BlobStore {
   private final Semaphore permits;
   private final Duration checkTimeout;
   private final S3Stats stats;
+  private final ConcurrentHashMap<BlobKey, CompletableFuture<Boolean>> headsInFlight =
+      new ConcurrentHashMap<>();
 
   public ExistenceStore(
       BlobStore inner,
@@ -139,8 +144,35 @@ public final class ExistenceStore implements BlobStore {
     return found;
   }
 
-  /** One HEAD, under the shared concurrency bound; an error counts as "missing". */
+  /**
+   * Whether the backend has {@code key}. Concurrent questions about one key share one HEAD; an error
+   * or timeout counts as "missing".
+   */
   private boolean askRemote(BlobKey key) {
+    CompletableFuture<Boolean> mine = new CompletableFuture<>();
+    CompletableFuture<Boolean> other = headsInFlight.putIfAbsent(key, mine);
+    if (other != null) {
+      try {
+        return other.get(checkTimeout.toNanos(), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      } catch (ExecutionException | java.util.concurrent.TimeoutException | CancellationException e) {
+        return false;
+      }
+    }
+    boolean found = false;
+    try {
+      found = head(key);
+      return found;
+    } finally {
+      headsInFlight.remove(key, mine);
+      mine.complete(found);
+    }
+  }
+
+  /** One HEAD, under the shared concurrency bound; an error counts as "missing". */
+  private boolean head(BlobKey key) {
     try {
       if (!permits.tryAcquire(checkTimeout.toNanos(), TimeUnit.NANOSECONDS)) {
         return false;

@@ -28,17 +28,24 @@ final class Breaker {
     return consecutive < threshold || System.nanoTime() - openUntil >= 0;
   }
 
-  synchronized void success() {
+  /** Records a success; returns true if the breaker had been open (the backend is back). */
+  synchronized boolean success() {
+    boolean wasOpen = consecutive >= threshold;
     consecutive = 0;
     cooldown = minCooldown;
+    return wasOpen;
   }
 
-  synchronized void failure() {
+  /** Records a failure; returns the pause in nanoseconds if this opened the breaker, else 0. */
+  synchronized long failure() {
     consecutive++;
     long now = System.nanoTime();
     if (consecutive >= threshold && now - openUntil >= 0) {
+      long pause = cooldown;
       openUntil = now + cooldown;
       cooldown = Math.min(cooldown * 2, maxCooldown);
+      return pause;
     }
+    return 0;
   }
 }

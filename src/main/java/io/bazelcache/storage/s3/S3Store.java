@@ -189,9 +189,13 @@ public final class S3Store implements BlobStore, RemoteStore {
   /** Records the outcome of a request that got an HTTP status (or none, for I/O errors). */
   private void outcome(int httpStatus) {
     if (httpStatus >= 500 || httpStatus <= 0) {
-      breaker.failure();
-    } else {
-      breaker.success();
+      long pause = breaker.failure();
+      if (pause > 0) {
+        log.warn("S3 at {} is failing (I/O errors, timeouts or 5xx); pausing requests for {} ms",
+            opts.endpointUrl(), pause / 1_000_000);
+      }
+    } else if (breaker.success()) {
+      log.info("S3 at {} answers again", opts.endpointUrl());
     }
   }
 

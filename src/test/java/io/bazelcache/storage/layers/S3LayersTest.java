@@ -259,6 +259,36 @@ class S3LayersTest {
   }
 
   @Test
+  void concurrentExistenceChecksOfOneKeyShareOneHead() throws Exception {
+    Replica a = replica("a");
+    List<BlobKey> present = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      byte[] d = ("shared " + i).getBytes(StandardCharsets.UTF_8);
+      a.store().put(cas(d), d);
+      present.add(cas(d));
+    }
+    assertThat(a.layers.uploader().awaitIdle(Duration.ofSeconds(30))).isTrue();
+
+    Replica b = replica("b");
+    CountDownLatch go = new CountDownLatch(1);
+    List<Future<List<BlobKey>>> results = new ArrayList<>();
+    try (ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int i = 0; i < 16; i++) {
+        results.add(ex.submit(() -> {
+          go.await();
+          return b.store().findMissing(present);
+        }));
+      }
+      go.countDown();
+      for (Future<List<BlobKey>> f : results) {
+        assertThat(f.get()).isEmpty();
+      }
+    }
+    // Each key was asked once: later callers joined the HEAD in flight or found the cached answer.
+    assertThat(b.stats.requests(Operation.HEAD)).isEqualTo(10);
+  }
+
+  @Test
   void aFullUploadQueueDropsUploadsWithoutBlockingTheClient() throws Exception {
     // A "slow S3": a socket that accepts connections and never answers, so the only uploader hangs.
     try (ServerSocket blackhole = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
