@@ -39,6 +39,8 @@ import org.slf4j.LoggerFactory;
 import software.amazon.awssdk.auth.credentials.AnonymousCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProviderChain;
+import software.amazon.awssdk.auth.credentials.ContainerCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.AwsSessionCredentials;
 import software.amazon.awssdk.auth.credentials.InstanceProfileCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.ProfileCredentialsProvider;
@@ -154,11 +156,13 @@ public final class S3Store implements BlobStore, RemoteStore {
               ? AwsBasicCredentials.create(k.accessKeyId(), k.secretAccessKey())
               : AwsSessionCredentials.create(k.accessKeyId(), k.secretAccessKey(), k.sessionToken()));
       case S3Options.Credentials.IamRole r -> {
-        InstanceProfileCredentialsProvider.Builder ib = InstanceProfileCredentialsProvider.builder();
         if (r.endpoint() != null && !r.endpoint().isBlank()) {
-          ib.endpoint(r.endpoint());
+          yield InstanceProfileCredentialsProvider.builder().endpoint(r.endpoint()).build();
         }
-        yield ib.build();
+        // Like minio-go's IAM provider: container (ECS/EKS pod identity) credentials when their
+        // environment variables are set, else the instance profile (IMDS).
+        yield AwsCredentialsProviderChain.of(
+            ContainerCredentialsProvider.create(), InstanceProfileCredentialsProvider.create());
       }
       case S3Options.Credentials.CredentialsFile f -> {
         ProfileCredentialsProvider.Builder pb =

@@ -245,6 +245,55 @@ class S3StoreTest {
   }
 
   @Test
+  void credentialsComeFromTheNamedProfileOfACredentialsFile() throws IOException {
+    Path file = tmp.resolve("credentials");
+    java.nio.file.Files.writeString(file, String.join("\n",
+        "[default]",
+        "aws_access_key_id = nobody",
+        "aws_secret_access_key = wrong",
+        "[ci]",
+        "aws_access_key_id = " + S3ProxyProcess.ACCESS_KEY,
+        "aws_secret_access_key = " + S3ProxyProcess.SECRET_KEY,
+        ""));
+    S3Options base = opts();
+    S3Store s = open(new S3Options(base.endpoint(), bucket, "", "", true, S3Options.BucketLookup.PATH, 0,
+        new S3Options.Credentials.CredentialsFile(file, "ci"), false, true, null, null, 0, tmp));
+    byte[] data = "via a profile".getBytes(StandardCharsets.UTF_8);
+    s.put(cas(data), data);
+    assertThat(read(s.get(cas(data)))).isEqualTo(data);
+  }
+
+  @Test
+  void rejectedCredentialsAreErrorsAndUploadsFailPermanently() throws IOException {
+    S3Options base = opts();
+    S3Store s = open(new S3Options(base.endpoint(), bucket, "", "", true, S3Options.BucketLookup.PATH, 0,
+        new S3Options.Credentials.AccessKey(S3ProxyProcess.ACCESS_KEY, "not-the-secret", null),
+        false, true, null, null, 0, tmp));
+    byte[] data = "denied".getBytes(StandardCharsets.UTF_8);
+    assertThat(s.contains(cas(data))).isFalse();
+    assertThat(stats.requests(Operation.HEAD, Status.ERROR)).isEqualTo(1);
+    assertThatThrownBy(() -> s.put(cas(data), data))
+        .isInstanceOf(io.bazelcache.storage.layers.RemoteStore.PermanentFailureException.class)
+        .hasMessageContaining("403");
+    assertThat(s.get(cas(data))).isNull();
+    assertThat(stats.requests(Operation.GET, Status.ERROR)).isEqualTo(1);
+    assertThat(raw.listObjectsV2(b -> b.bucket(bucket)).contents()).isEmpty();
+    // 4xx answers mean S3 is up: requests keep being sent.
+    assertThat(s.available()).isTrue();
+  }
+
+  @Test
+  void accessKeysWithASessionTokenAreSessionCredentials() {
+    // (S3Proxy answers 501 to x-amz-security-token, so this is checked at the provider.)
+    var c = S3Store.credentialsProvider(new S3Options.Credentials.AccessKey("AK", "SK", "TOKEN")).resolveCredentials();
+    assertThat(c).isInstanceOf(software.amazon.awssdk.auth.credentials.AwsSessionCredentials.class);
+    assertThat(((software.amazon.awssdk.auth.credentials.AwsSessionCredentials) c).sessionToken()).isEqualTo("TOKEN");
+    var plain = S3Store.credentialsProvider(new S3Options.Credentials.AccessKey("AK", "SK", null)).resolveCredentials();
+    assertThat(plain.accessKeyId()).isEqualTo("AK");
+    assertThat(plain).isNotInstanceOf(software.amazon.awssdk.auth.credentials.AwsSessionCredentials.class);
+  }
+
+  @Test
   void updateTimestampsCopiesTheObjectOntoItselfOnAHit() throws Exception {
     S3Store s = open(opts().withUpdateTimestamps(true));
     byte[] data = CasblobVectors.data(10_000, 7);
