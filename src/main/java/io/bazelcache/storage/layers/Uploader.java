@@ -45,7 +45,8 @@ public final class Uploader implements Closeable {
   private final LinkedBlockingQueue<BlobKey> queue;
   private final Set<BlobKey> queued = ConcurrentHashMap.newKeySet();
   private final List<Thread> workers = new ArrayList<>();
-  private final AtomicInteger active = new AtomicInteger();
+  /** Keys queued or being uploaded (incremented before the offer, decremented when handled). */
+  private final AtomicInteger outstanding = new AtomicInteger();
   private final AtomicLong lastDropLog = new AtomicLong(System.nanoTime() - TimeUnit.MINUTES.toNanos(1));
   private volatile boolean accepting = true;
   private volatile boolean stopping;
@@ -96,7 +97,9 @@ public final class Uploader implements Closeable {
     if (!queued.add(key)) {
       return true; // already waiting; the worker will read the latest local entry
     }
+    outstanding.incrementAndGet();
     if (!queue.offer(key)) {
+      outstanding.decrementAndGet();
       queued.remove(key);
       drop(key, "too many uploads queued");
       return false;
@@ -121,7 +124,7 @@ public final class Uploader implements Closeable {
 
   /** Entries waiting or being uploaded. */
   public int pending() {
-    return queue.size() + active.get();
+    return outstanding.get();
   }
 
   private void work() {
@@ -138,12 +141,11 @@ public final class Uploader implements Closeable {
       if (key == null) {
         continue;
       }
-      active.incrementAndGet();
       try {
         queued.remove(key);
         upload(key);
       } finally {
-        active.decrementAndGet();
+        outstanding.decrementAndGet();
       }
     }
   }
@@ -226,14 +228,15 @@ public final class Uploader implements Closeable {
         break;
       }
     }
-    int left = queue.size();
-    queue.clear();
+    List<BlobKey> left = new ArrayList<>();
+    queue.drainTo(left);
+    outstanding.addAndGet(-left.size());
     queued.clear();
-    if (left > 0) {
-      stats.uploadsDropped.addAndGet(left);
+    if (!left.isEmpty()) {
+      stats.uploadsDropped.addAndGet(left.size());
     }
     if (!drained) {
-      log.warn("upload queue not drained within {}: {} uploads abandoned", drainTimeout, left);
+      log.warn("upload queue not drained within {}: {} uploads abandoned", drainTimeout, left.size());
     }
   }
 }
