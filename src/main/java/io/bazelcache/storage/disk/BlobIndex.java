@@ -15,9 +15,11 @@ import java.util.Arrays;
  *
  * <p>Not thread-safe: the owner guards every call with one lock. All operations are O(1) except the
  * rare table doubling.
+ *
+ * <p>Public only so the benchmarks can measure it; it is internal to {@link DiskStore}.
  */
-final class BlobIndex {
-  static final int PAGE_BITS = 16;
+public final class BlobIndex {
+  static final int PAGE_BITS = 13; // 8192 slots: the largest page array (256 KiB) stays below G1's humongous threshold
   static final int PAGE_SIZE = 1 << PAGE_BITS;
   private static final int PAGE_MASK = PAGE_SIZE - 1;
   static final long BLOCK = 4096;
@@ -47,7 +49,7 @@ final class BlobIndex {
   private int mask;
   private final long seed;
 
-  BlobIndex(int expectedEntries, long seed) {
+  public BlobIndex(int expectedEntries, long seed) {
     this.seed = seed;
     int cap = 1024;
     while (cap * 3L / 4 < expectedEntries && cap < (1 << 30)) {
@@ -61,11 +63,11 @@ final class BlobIndex {
     return (bytes + BLOCK - 1) / BLOCK;
   }
 
-  int count() {
+  public int count() {
     return count;
   }
 
-  long totalBytes() {
+  public long totalBytes() {
     return totalBlocks * BLOCK;
   }
 
@@ -133,7 +135,7 @@ final class BlobIndex {
   }
 
   /** The slot of the key, or -1. */
-  int find(int code, long h0, long h1, long h2, long h3) {
+  public int find(int code, long h0, long h1, long h2, long h3) {
     int i = home(code, h0);
     while (true) {
       int v = table[i];
@@ -151,7 +153,7 @@ final class BlobIndex {
    * Adds an entry that must not be present. With {@code link} it becomes the most recently used;
    * without, it stays off the LRU list until {@link #linkAtHead} (used while loading).
    */
-  int insert(int code, long h0, long h1, long h2, long h3, long size, int nBlocks, int entryFlags, boolean link) {
+  public int insert(int code, long h0, long h1, long h2, long h3, long size, int nBlocks, int entryFlags, boolean link) {
     if ((count + 1) > (table.length >>> 2) * 3) {
       resize(table.length << 1);
     }
@@ -184,7 +186,7 @@ final class BlobIndex {
   }
 
   /** Removes the entry in {@code slot}. */
-  void remove(int slot) {
+  public void remove(int slot) {
     int p = slot >>> PAGE_BITS;
     int o = slot & PAGE_MASK;
     long[] h = hashes[p];
@@ -222,7 +224,7 @@ final class BlobIndex {
   }
 
   /** Marks the entry most recently used. */
-  void touch(int slot) {
+  public void touch(int slot) {
     if (head == slot) {
       return;
     }
@@ -313,7 +315,7 @@ final class BlobIndex {
   }
 
   /** Heap bytes held by the arrays (for the memory benchmark). */
-  long arrayBytes() {
+  public long arrayBytes() {
     long perSlot = 4 * 8 + 8 + 4 + 4 + 4 + 1;
     return (long) hashes.length * PAGE_SIZE * perSlot + 4L * table.length;
   }

@@ -149,7 +149,6 @@ public final class DiskStore implements BlobStore {
     checkMarker(dir);
     DiskStore s = new DiskStore(dir, maxSizeBytes, hardLimitBytes, mode == null ? StorageMode.ZSTD : mode,
         maxBlobSizeBytes, 1024);
-    s.createDirectories();
     s.load();
     s.deleter.start();
     s.lock.lock();
@@ -180,16 +179,6 @@ public final class DiskStore implements BlobStore {
     Path tmp = dir.resolve(MARKER_NAME + TEMP_SUFFIX);
     Files.writeString(tmp, MARKER_CONTENT, StandardCharsets.UTF_8);
     Files.move(tmp, marker, StandardCopyOption.ATOMIC_MOVE);
-  }
-
-  private void createDirectories() throws IOException {
-    for (Path[] byHh : dirs) {
-      for (Path d : byHh) {
-        if (!Files.isDirectory(d)) {
-          Files.createDirectories(d);
-        }
-      }
-    }
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -1000,7 +989,14 @@ public final class DiskStore implements BlobStore {
     long unknown = 0;
     long temps = 0;
     List<Path> toDelete = new ArrayList<>();
-    try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+    DirectoryStream<Path> stream;
+    try {
+      stream = Files.newDirectoryStream(dir);
+    } catch (NoSuchFileException e) {
+      Files.createDirectories(dir); // a new store: pre-create the directory, nothing to load
+      return;
+    }
+    try (DirectoryStream<Path> ds = stream) {
       for (Path p : ds) {
         String name = p.getFileName().toString();
         if (name.endsWith(TEMP_SUFFIX)) {
