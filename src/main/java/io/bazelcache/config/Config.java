@@ -25,6 +25,7 @@ public final class Config {
   private final Optional<String> authMethod;
   private final Optional<Path> configFile;
   private final boolean helpRequested;
+  private final List<String> warnings;
 
   Config(
       Map<String, Object> values,
@@ -36,7 +37,8 @@ public final class Config {
       Optional<String> proxyBackend,
       Optional<String> authMethod,
       Optional<Path> configFile,
-      boolean helpRequested) {
+      boolean helpRequested,
+      List<String> warnings) {
     this.values = Collections.unmodifiableMap(values);
     this.sources = Collections.unmodifiableMap(sources);
     this.dir = dir;
@@ -47,6 +49,15 @@ public final class Config {
     this.authMethod = authMethod;
     this.configFile = configFile;
     this.helpRequested = helpRequested;
+    this.warnings = List.copyOf(warnings);
+  }
+
+  /**
+   * Things worth logging at startup that did not stop loading, for example an ignored Kubernetes
+   * service-link variable.
+   */
+  public List<String> warnings() {
+    return warnings;
   }
 
   /**

@@ -10,8 +10,10 @@ import java.util.Objects;
 
 /**
  * Renders {@code --help} and {@code docs/CONFIG.md} from the option table. Regenerate the document
- * with {@code java -cp target/classes io.bazelcache.config.ConfigDocs docs/CONFIG.md} (after
- * compiling) or {@code ./mvnw -B -q test -Dtest=ConfigDocsTest -Dbazelcache.updateDocs=true}.
+ * with {@code ./mvnw -B -q test -Dtest=ConfigDocsTest -Dbazelcache.updateDocs=true}, or after
+ * compiling with {@code (. scripts/find-jdk.sh; "$JAVA_HOME/bin/java" -cp target/classes
+ * io.bazelcache.config.ConfigDocs docs/CONFIG.md)}. Pass {@code --help} instead of a path to print
+ * the help text.
  */
 public final class ConfigDocs {
   private static final int WIDTH = 100;
@@ -20,6 +22,10 @@ public final class ConfigDocs {
 
   /** Writes docs/CONFIG.md (or the path given as the first argument). */
   public static void main(String[] args) throws IOException {
+    if (args.length > 0 && args[0].equals("--help")) {
+      System.out.print(helpText());
+      return;
+    }
     Path out = Path.of(args.length > 0 ? args[0] : "docs/CONFIG.md");
     if (out.getParent() != null) {
       Files.createDirectories(out.getParent());
@@ -75,7 +81,7 @@ public final class ConfigDocs {
 
   private static String valueLabel(Option o) {
     return switch (o.type()) {
-      case ENUM -> String.join("|", o.choices());
+      case ENUM -> String.join("|", o.choices()).length() <= 40 ? String.join("|", o.choices()) : "VALUE";
       case GIB -> "GIB";
       case INT, LONG -> "INT";
       case DURATION -> "DURATION";
@@ -88,13 +94,16 @@ public final class ConfigDocs {
 
   private static String details(Option o, boolean withYaml) {
     List<String> parts = new ArrayList<>();
+    if (o.type() == OptionType.ENUM && valueLabel(o).equals("VALUE")) {
+      parts.add("Values: " + String.join(", ", o.choices()) + ".");
+    }
     if (!o.envVars().isEmpty()) {
       parts.add("Env: " + String.join(", ", o.envVars()) + ".");
     }
     if (withYaml && o.inYaml() && !o.flags().isEmpty()) {
       parts.add("YAML: " + o.key() + ".");
     }
-    String def = o.defaultText() == null || o.defaultText().isEmpty() ? "none" : o.defaultText();
+    String def = o.defaultText() == null || o.defaultText().isEmpty() ? "(empty)" : o.defaultText();
     parts.add("Default: " + def + ".");
     return String.join(" ", parts);
   }
@@ -179,8 +188,10 @@ public final class ConfigDocs {
           `s3_proxy.endpoint` is required and must not contain a scheme.
         - **Kubernetes service links are detected.** A Service named `bazel-remote` makes
           Kubernetes inject `BAZEL_REMOTE_PORT=tcp://10.0.0.1:8080` into pods, which collides with
-          the `port` setting. bazel-cache stops with a message that names the Service instead of a
-          parse error; rename the Service or set `enableServiceLinks: false`.
+          the `port` setting (likewise `bazel-remote-grpc` with `grpc_port`). If the value would be
+          used, bazel-cache stops with a message that names the Service; rename the Service, set
+          `enableServiceLinks: false`, or set `http_address`. If a flag overrides it or
+          `http_address` is given anyway, the variable is skipped with a warning.
 
         """);
     String section = "";
@@ -198,8 +209,8 @@ public final class ConfigDocs {
       sb.append(" | ").append(cell(o.typeLabel()));
       sb.append(" | ").append(Objects.toString(o.defaultText(), "").isEmpty() ? "" : code(o.defaultText()));
       sb.append(" | ").append(o.status() == Status.SUPPORTED ? "supported" : "not yet");
-      sb.append(" | ").append(cell((o.deprecated() && !o.help().startsWith("DEPRECATED") ? "Deprecated. " : "")
-          + o.help()));
+      String deprecated = o.deprecated() && !o.help().startsWith("DEPRECATED") ? "Deprecated. " : "";
+      sb.append(" | ").append(cell(deprecated + o.help()));
       sb.append(" |\n");
     }
     return sb.toString();

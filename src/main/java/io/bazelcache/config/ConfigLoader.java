@@ -17,6 +17,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -45,7 +46,10 @@ import picocli.CommandLine.ParseResult;
  * }</pre>
  */
 public final class ConfigLoader {
-  /** Values Kubernetes injects for Services ("service links"), such as tcp://10.0.0.1:8080. */
+  /**
+   * Values Kubernetes injects for Services ("service links"): a Service named foo-bar gives every
+   * pod FOO_BAR_PORT=tcp://10.0.0.1:8080 (among others), which collides with our *_PORT variables.
+   */
   private static final Pattern SERVICE_LINK = Pattern.compile("^(tcp|udp|sctp)://\\S+:\\d+$");
 
   private static final Pattern URL_SCHEME = Pattern.compile("^([A-Za-z][A-Za-z0-9+.-]*)://.+");
@@ -86,21 +90,26 @@ public final class ConfigLoader {
     try {
       parseResult = commandLine.parseArgs(args);
     } catch (ParameterException e) {
-      throw new ConfigException(keyOf(e), e.getMessage());
+      throw commandLineError(e);
     }
     boolean help = false;
     for (ParseResult pr = parseResult; pr != null; pr = pr.subcommand()) {
       help |= pr.isUsageHelpRequested() || pr.isVersionHelpRequested();
     }
-    Resolver resolver = new Resolver(env == null ? Map.of() : env);
     if (help) {
-      return new Loaded(resolver.defaults(), parseResult);
+      return new Loaded(new Resolver(env == null ? Map.of() : env).defaults(), parseResult);
     }
+    Config config = read(parseResult, env).resolve(enforceSupport);
+    return new Loaded(config, parseResult);
+  }
+
+  /** Reads every source: flags from the parse result, then the environment, then the YAML file. */
+  private static Resolver read(ParseResult parseResult, Map<String, String> env) throws ConfigException {
+    Resolver resolver = new Resolver(env == null ? Map.of() : env);
     resolver.readFlags(parseResult);
     resolver.readEnv();
     resolver.readYaml();
-    Config config = resolver.resolve(enforceSupport);
-    return new Loaded(config, parseResult);
+    return resolver;
   }
 
   /**
@@ -117,7 +126,10 @@ public final class ConfigLoader {
         .posixClusteredShortOptionsAllowed(false)
         .abbreviatedOptionsAllowed(false);
     spec.addOption(
-        OptionSpec.builder("-h", "--help").usageHelp(true).description("Show this help and exit.").build());
+        OptionSpec.builder("-h", "--help", "-help")
+            .usageHelp(true)
+            .description("Show this help and exit.")
+            .build());
     for (Option o : Options.ALL) {
       if (o.flags().isEmpty()) {
         continue;
@@ -158,20 +170,44 @@ public final class ConfigLoader {
     try {
       parseResult = new CommandLine(commandSpec()).parseArgs(args);
     } catch (ParameterException e) {
-      throw new ConfigException(keyOf(e), e.getMessage());
+      throw commandLineError(e);
     }
-    Resolver resolver = new Resolver(env);
-    resolver.readFlags(parseResult);
-    resolver.readEnv();
-    resolver.readYaml();
-    return resolver.merge();
+    return read(parseResult, env).merge();
+  }
+
+  private static ConfigException commandLineError(ParameterException e) {
+    if (e instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
+      String arg = u.getUnmatched().get(0);
+      if (arg.startsWith("-")) {
+        String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+        List<String> flags = new ArrayList<>();
+        for (Option o : Options.ALL) {
+          flags.addAll(o.flags());
+        }
+        String bare = name.replaceFirst("^-+", "");
+        String best = closest(bare, flags.stream().map(f -> f.replaceFirst("^-+", "")).toList());
+        String hint = best == null ? "" : " (did you mean --" + best + "?)";
+        return new ConfigException(name, name + ": unknown option" + hint);
+      }
+      return new ConfigException(arg, arg + ": unexpected argument; options are written --name=value");
+    }
+    String key = keyOf(e);
+    String message = e.getMessage();
+    if (key != null) {
+      message = key + ": " + message.substring(0, 1).toLowerCase() + message.substring(1);
+    }
+    return new ConfigException(key == null ? "command line" : key, message);
   }
 
   private static String keyOf(ParameterException e) {
     if (e.getArgSpec() instanceof OptionSpec os && os.descriptionKey() != null) {
       return os.descriptionKey();
     }
-    return "command line";
+    if (e instanceof CommandLine.MissingParameterException m && !m.getMissing().isEmpty()
+        && m.getMissing().get(0) instanceof OptionSpec os && os.descriptionKey() != null) {
+      return os.descriptionKey();
+    }
+    return null;
   }
 
   /** Collects values from each source and resolves them into a Config. */
@@ -183,6 +219,7 @@ public final class ConfigLoader {
     private final Map<String, String> envSources = new HashMap<>();
     private final Map<String, Object> yamlValues = new HashMap<>();
     private final Set<String> yamlBlocks = new LinkedHashSet<>();
+    private final Map<String, String> serviceLinks = new LinkedHashMap<>();
     private Path configFile;
 
     Resolver(Map<String, String> env) {
@@ -195,7 +232,8 @@ public final class ConfigLoader {
         values.put(o.key(), o.defaultValue());
       }
       return new Config(values, Map.of(), defaultDir(), (ListenAddress) values.get("http_address"),
-          grpcDefault(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), true);
+          grpcDefault(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), true,
+          List.of());
     }
 
     @SuppressWarnings("unchecked")
@@ -225,8 +263,9 @@ public final class ConfigLoader {
           if (text == null || text.isEmpty()) {
             continue;
           }
-          if (SERVICE_LINK.matcher(text.strip()).matches()) {
-            throw serviceLinkCollision(o, name, text);
+          if (name.endsWith("_PORT") && SERVICE_LINK.matcher(text.strip()).matches()) {
+            serviceLinks.put(o.key(), name);
+            break; // judged in checkServiceLinks, once we know whether the value matters
           }
           envValues.put(o.key(), convert(o, text, name));
           envSources.put(o.key(), name);
@@ -235,17 +274,41 @@ public final class ConfigLoader {
       }
     }
 
-    private ConfigException serviceLinkCollision(Option o, String name, String text) {
-      String service =
-          name.endsWith("_PORT")
-              ? name.substring(0, name.length() - "_PORT".length()).toLowerCase().replace('_', '-')
-              : "bazel-remote";
-      return new ConfigException(
-          o.key(),
-          o.key() + ": environment variable " + name + "=" + text.strip()
-              + " was injected by Kubernetes for a Service named \"" + service
-              + "\" and collides with bazel-cache's " + name + " setting; rename the Service (for"
-              + " example to bazel-cache) or set enableServiceLinks: false in the pod spec");
+    /**
+     * A service-link value in one of our *_PORT variables is harmless when a flag overrides it or
+     * when the address it would feed is given anyway (the deployment's YAML sets http_address):
+     * then it is skipped with a warning. Otherwise it is an error that names the Service.
+     */
+    private List<String> checkServiceLinks() throws ConfigException {
+      List<String> warnings = new ArrayList<>();
+      for (Map.Entry<String, String> e : serviceLinks.entrySet()) {
+        String key = e.getKey();
+        String name = e.getValue();
+        String text = env.get(name).strip();
+        String service =
+            name.substring(0, name.length() - "_PORT".length()).toLowerCase(Locale.ROOT).replace('_', '-');
+        String explanation = name + "=" + text + " was injected by Kubernetes for a Service named \""
+            + service + "\"";
+        String address = switch (key) {
+          case "port" -> "http_address";
+          case "grpc_port" -> "grpc_address";
+          case "profile_port" -> "profile_address";
+          default -> null;
+        };
+        boolean overridden = flagValues.containsKey(key);
+        boolean irrelevant = address != null && (flagValues.containsKey(address)
+            || envValues.containsKey(address) || yamlValues.containsKey(address));
+        if (overridden || irrelevant) {
+          warnings.add("ignoring environment variable " + explanation + " (" + key + " is "
+              + (overridden ? "set by a flag" : "not used because " + address + " is set") + ")");
+          continue;
+        }
+        throw new ConfigException(key, key + ": environment variable " + explanation
+            + ", which collides with bazel-cache's " + name + " setting; rename the Service (for"
+            + " example to bazel-cache), set enableServiceLinks: false in the pod spec, or set "
+            + (address != null ? address : key) + " explicitly");
+      }
+      return warnings;
     }
 
     void readYaml() throws ConfigException {
@@ -275,7 +338,8 @@ public final class ConfigLoader {
       } catch (JsonProcessingException e) {
         JsonLocation loc = e.getLocation();
         String at = loc == null ? "" : " at line " + loc.getLineNr() + ", column " + loc.getColumnNr();
-        String reason = e.getOriginalMessage().lines().findFirst().orElse("syntax error").strip();
+        String reason = e.getOriginalMessage().lines().findFirst().orElse("syntax error").strip()
+            .replace("Duplicate field", "duplicate key");
         throw new ConfigException(Options.CONFIG_FILE,
             Options.CONFIG_FILE + ": invalid YAML in " + where + at + ": " + reason);
       }
@@ -351,35 +415,7 @@ public final class ConfigLoader {
       if (block == null) {
         candidates.addAll(Options.BLOCKS);
       }
-      String best = null;
-      int bestDistance = Integer.MAX_VALUE;
-      for (String c : candidates) {
-        int d = distance(key, c);
-        if (d < bestDistance) {
-          bestDistance = d;
-          best = c;
-        }
-      }
-      return bestDistance <= Math.max(2, key.length() / 4) ? best : null;
-    }
-
-    private static int distance(String a, String b) {
-      int[] prev = new int[b.length() + 1];
-      int[] cur = new int[b.length() + 1];
-      for (int j = 0; j <= b.length(); j++) {
-        prev[j] = j;
-      }
-      for (int i = 1; i <= a.length(); i++) {
-        cur[0] = i;
-        for (int j = 1; j <= b.length(); j++) {
-          int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-          cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
-        }
-        int[] t = prev;
-        prev = cur;
-        cur = t;
-      }
-      return prev[b.length()];
+      return closest(key, candidates);
     }
 
     private void putYaml(Option o, JsonNode node, String where) throws ConfigException {
@@ -409,7 +445,8 @@ public final class ConfigLoader {
         case INT, LONG, GIB -> {
           if (node.isIntegralNumber()) {
             if (!node.canConvertToLong()) {
-              throw new ConfigException(o.key(), o.key() + ": " + node.asText() + " is too large (" + source + ")");
+              throw new ConfigException(o.key(),
+                  o.key() + ": " + node.asText() + " is too large (" + source + ")");
             }
             return convert(o, node.asText(), source);
           }
@@ -504,6 +541,7 @@ public final class ConfigLoader {
     }
 
     Config resolve(boolean enforceSupport) throws ConfigException {
+      List<String> warnings = checkServiceLinks();
       Merged merged = merge();
       Map<String, Object> values = merged.values();
       Map<String, String> sources = merged.sources();
@@ -523,7 +561,7 @@ public final class ConfigLoader {
         v.checkSupported(proxy, auth);
       }
       return new Config(values, sources, dir, http, grpc, profile, proxy, auth,
-          Optional.ofNullable(configFile), false);
+          Optional.ofNullable(configFile), false, warnings);
     }
 
     private Path defaultDir() {
@@ -577,6 +615,11 @@ public final class ConfigLoader {
         return "default";
       }
       return s.equals(configFile) ? "in " + s : "from " + s;
+    }
+
+    /** " (from SOURCE)" for a related key, when the problem is reported on another key. */
+    private String also(String key) {
+      return isSet(key) ? " (" + from(key) + ")" : "";
     }
 
     private ConfigException error(String key, String problem) {
@@ -682,14 +725,14 @@ public final class ConfigLoader {
       boolean certSet = !str("tls_cert_file").isEmpty();
       boolean keySet = !str("tls_key_file").isEmpty();
       if (certSet && !keySet) {
-        throw error("tls_key_file", "required when tls_cert_file is set");
+        throw error("tls_key_file", "required when tls_cert_file is set" + also("tls_cert_file"));
       }
       if (keySet && !certSet) {
-        throw error("tls_cert_file", "required when tls_key_file is set");
+        throw error("tls_cert_file", "required when tls_key_file is set" + also("tls_key_file"));
       }
       if (!str("tls_ca_file").isEmpty() && !certSet) {
         throw error("tls_cert_file", "tls_cert_file and tls_key_file are required when tls_ca_file"
-            + " (mTLS) is set");
+            + " (mTLS) is set" + also("tls_ca_file"));
       }
       List<String> methods = new ArrayList<>();
       List<String> keys = new ArrayList<>();
@@ -844,10 +887,12 @@ public final class ConfigLoader {
       boolean keySet = !str(block + ".key_file").isEmpty();
       boolean certSet = !str(block + ".cert_file").isEmpty();
       if (keySet && !certSet) {
-        throw error(block + ".cert_file", "required when " + block + ".key_file is set");
+        throw error(block + ".cert_file", "required when " + block + ".key_file is set"
+            + also(block + ".key_file"));
       }
       if (certSet && !keySet) {
-        throw error(block + ".key_file", "required when " + block + ".cert_file is set");
+        throw error(block + ".key_file", "required when " + block + ".cert_file is set"
+            + also(block + ".cert_file"));
       }
     }
 
@@ -899,5 +944,39 @@ public final class ConfigLoader {
             + " at the default)");
       }
     }
+  }
+
+  /** The candidate closest to {@code word} if it is near enough to be a typo, else null. */
+  private static String closest(String word, List<String> candidates) {
+    String best = null;
+    int bestDistance = Integer.MAX_VALUE;
+    for (String c : candidates) {
+      int d = distance(word, c);
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = c;
+      }
+    }
+    return bestDistance <= Math.max(2, word.length() / 4) ? best : null;
+  }
+
+  /** Levenshtein distance. */
+  private static int distance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
   }
 }

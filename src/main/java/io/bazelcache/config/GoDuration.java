@@ -97,8 +97,9 @@ final class GoDuration {
     }
     long hours = d.toHours();
     long minutes = d.toMinutesPart();
-    BigDecimal seconds =
-        BigDecimal.valueOf(d.toSecondsPart()).add(BigDecimal.valueOf(d.toNanosPart(), 9)).stripTrailingZeros();
+    BigDecimal seconds = BigDecimal.valueOf(d.toSecondsPart())
+        .add(BigDecimal.valueOf(d.toNanosPart(), 9))
+        .stripTrailingZeros();
     if (hours > 0) {
       sb.append(hours).append('h');
     }

@@ -3,7 +3,6 @@ package io.bazelcache.config;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
@@ -137,24 +136,17 @@ public record Option(
   }
 
   private long bounded(long v) {
+    String what = type == OptionType.GIB ? "a whole number of GiB" : "an integer";
+    boolean range = min != null && max != null && max <= 1_000_000_000L;
     if (min != null && v < min) {
-      throw new IllegalArgumentException(boundText() + ", got " + v);
+      throw new IllegalArgumentException("must be " + what
+          + (range ? " from " + min + " to " + max : " of at least " + min) + ", got " + v);
     }
     if (max != null && v > max) {
-      throw new IllegalArgumentException(boundText() + ", got " + v);
+      throw new IllegalArgumentException("must be " + what
+          + (range ? " from " + min + " to " + max : " of at most " + max) + ", got " + v);
     }
     return v;
-  }
-
-  private String boundText() {
-    String what = type == OptionType.GIB ? "a whole number of GiB" : "an integer";
-    if (min != null && max != null) {
-      return "must be " + what + " from " + min + " to " + max;
-    }
-    if (min != null) {
-      return "must be " + what + " of at least " + min;
-    }
-    return "must be " + what + " of at most " + max;
   }
 
   private long parseLong(String text) {
@@ -179,8 +171,8 @@ public record Option(
     return flags.isEmpty() ? null : flags.get(0);
   }
 
-  /** Upper-case rendering used in docs, for example {@code BOOL}. */
+  /** The type as shown in docs, for example {@code duration} or {@code zstd|uncompressed}. */
   String typeLabel() {
-    return type == OptionType.ENUM ? String.join("|", choices()) : type.label().toLowerCase(Locale.ROOT);
+    return type == OptionType.ENUM ? String.join("|", choices()) : type.label();
   }
 }

@@ -60,8 +60,9 @@ public final class Options {
         .def(5L, "5").help("Maximum size of the disk cache in GiB. bazel-remote requires it;"
             + " bazel-cache defaults to 5.").build());
     t.add(opt(SUPPORTED, "max_size_hard_limit", OptionType.GIB).env("BAZEL_REMOTE_MAX_SIZE_HARD_LIMIT")
-        .min(0).max(MAX_GIB).def(0L, "0 (off)").help("If above 0, writes are rejected (HTTP 507) once the cache"
-            + " reaches this many GiB. Must not be below max_size.").build());
+        .min(0).max(MAX_GIB).def(0L, "0 (off)")
+        .help("If above 0, writes are rejected (HTTP 507) once the cache reaches this many GiB. Must"
+            + " not be below max_size.").build());
     t.add(opt(SUPPORTED, "storage_mode", OptionType.ENUM).env("BAZEL_REMOTE_STORAGE_MODE")
         .enumOf(StorageMode.class).def(StorageMode.ZSTD)
         .help("Format to store CAS blobs in.").build());

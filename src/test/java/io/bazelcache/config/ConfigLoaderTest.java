@@ -1,7 +1,6 @@
 package io.bazelcache.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.bazelcache.config.Config.AccessLogLevel;
 import io.bazelcache.config.Config.BucketLookupType;
@@ -320,6 +319,7 @@ class ConfigLoaderTest {
     Config c = load(HOME, "--help", "--max_size=-1");
     assertThat(c.helpRequested()).isTrue();
     assertThat(load(HOME, "-h").helpRequested()).isTrue();
+    assertThat(load(HOME, "-help").helpRequested()).isTrue();
   }
 
   @Test
@@ -352,7 +352,8 @@ class ConfigLoaderTest {
     assertThat(e.key()).isEqualTo("port");
     assertThat(e.getMessage())
         .startsWith("port: environment variable BAZEL_REMOTE_PORT=tcp://10.0.0.1:8080")
-        .contains("Kubernetes", "Service named \"bazel-remote\"", "enableServiceLinks: false");
+        .contains("Kubernetes", "Service named \"bazel-remote\"", "enableServiceLinks: false",
+            "set http_address explicitly");
   }
 
   @Test
@@ -360,6 +361,22 @@ class ConfigLoaderTest {
     ConfigException e = error(env("BAZEL_REMOTE_GRPC_PORT", "tcp://10.0.0.2:9092"));
     assertThat(e.key()).isEqualTo("grpc_port");
     assertThat(e.getMessage()).contains("Service named \"bazel-remote-grpc\"");
+  }
+
+  @Test
+  void kubernetesServiceLinkIsOnlyAWarningWhenTheAddressIsGivenAnyway() throws Exception {
+    Map<String, String> k8s = env("BAZEL_REMOTE_PORT", "tcp://10.0.0.1:8080",
+        "BAZEL_REMOTE_PORT_8080_TCP", "tcp://10.0.0.1:8080",
+        "BAZEL_REMOTE_S3_ACCESS_KEY_ID", "k", "BAZEL_REMOTE_S3_SECRET_ACCESS_KEY", "s");
+    Config c = loadAll(k8s, "--config_file=" + deploymentYaml());
+    assertThat(c.httpAddress()).isEqualTo(new Tcp("0.0.0.0", 8080));
+    assertThat(c.warnings()).singleElement().asString()
+        .contains("ignoring environment variable BAZEL_REMOTE_PORT=tcp://10.0.0.1:8080",
+            "Service named \"bazel-remote\"", "http_address is set");
+    c = load(k8s, "--port=9000");
+    assertThat(c.httpAddress()).isEqualTo(new Tcp("", 9000));
+    assertThat(c.warnings()).singleElement().asString().contains("set by a flag");
+    assertThat(load(HOME).warnings()).isEmpty();
   }
 
   @Test
@@ -408,6 +425,20 @@ class ConfigLoaderTest {
 
   // ---- every row is reachable ----------------------------------------------------------------------
 
+  /** A valid non-default text value for each option type. */
+  private static String sample(Option o) {
+    return switch (o.type()) {
+      case STRING -> "value-of-" + o.key();
+      case BOOL -> "true";
+      case INT, LONG, GIB -> String.valueOf(o.max() != null ? o.max() : (o.min() != null ? o.min() + 7 : 7));
+      case DURATION -> "2m";
+      case ADDRESS, ADDRESS_OR_NONE -> "127.0.0.1:1234";
+      case ENUM -> o.choices().stream().filter(c -> !o.parseText(c).equals(o.defaultValue())).findFirst()
+          .orElseThrow();
+      case NUMBER_LIST -> "[1, 2, 3]";
+    };
+  }
+
   @Test
   void everyOptionIsReadFromEachOfItsSources() throws Exception {
     CommandSpec spec = ConfigLoader.commandSpec();
@@ -416,25 +447,33 @@ class ConfigLoaderTest {
         assertThat(spec.findOption(flag)).as(flag).isNotNull();
         assertThat(spec.findOption(flag.substring(1))).as(flag).isNotNull();
       }
-      if (o.type() != OptionType.STRING || o.key().equals(Options.CONFIG_FILE)) {
+      if (o.key().equals(Options.CONFIG_FILE)) {
         continue;
       }
-      String value = "value-of-" + o.key();
+      String text = sample(o);
+      Object expected = o.type() == OptionType.NUMBER_LIST ? List.of(1.0, 2.0, 3.0) : o.parseText(text);
+      if (!o.key().equals("s3_proxy.key_version")) { // the only accepted value is the default
+        assertThat(expected).as(o.key()).isNotEqualTo(o.defaultValue());
+      }
       for (String name : o.envVars()) {
-        ConfigLoader.Merged m = ConfigLoader.merge(new String[0], env(name, value));
-        assertThat(m.values().get(o.key())).as(name).isEqualTo(value);
+        ConfigLoader.Merged m = ConfigLoader.merge(new String[0], env(name, text));
+        assertThat(m.values().get(o.key())).as(name).isEqualTo(expected);
         assertThat(m.sources().get(o.key())).as(name).isEqualTo(name);
       }
       if (!o.flags().isEmpty()) {
-        ConfigLoader.Merged m = ConfigLoader.merge(new String[] {o.flag() + "=" + value}, HOME);
-        assertThat(m.values().get(o.key())).as(o.flag()).isEqualTo(value);
+        ConfigLoader.Merged m = ConfigLoader.merge(new String[] {o.flag() + "=" + text}, HOME);
+        assertThat(m.values().get(o.key())).as(o.flag()).isEqualTo(expected);
       }
       if (o.inYaml()) {
+        String value = switch (o.type()) {
+          case BOOL, INT, LONG, GIB, NUMBER_LIST -> text;
+          default -> "\"" + text + "\"";
+        };
         String yaml = o.block() == null
-            ? o.key() + ": \"" + value + "\"\n"
-            : "# block\n" + o.block() + ":\n  " + o.leafName() + ": \"" + value + "\"\n";
+            ? o.key() + ": " + value + "\n"
+            : "# block\n" + o.block() + ":\n  " + o.leafName() + ": " + value + "\n";
         ConfigLoader.Merged m = ConfigLoader.merge(new String[] {"--config_file=" + yaml(yaml)}, HOME);
-        assertThat(m.values().get(o.key())).as(o.key()).isEqualTo(value);
+        assertThat(m.values().get(o.key())).as(o.key()).isEqualTo(expected);
       }
     }
   }
