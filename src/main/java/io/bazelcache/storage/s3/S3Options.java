@@ -24,7 +24,8 @@ import java.util.Locale;
  * @param requestTimeout bound on one request attempt (and on socket reads while streaming a body)
  * @param maxAttempts attempts per request including the first (SDK retries for 5xx, throttling, I/O)
  * @param tempDir where downloaded objects are spooled before they are verified (same disk as the
- *     cache, ideally)
+ *     cache, ideally); the store deletes its own leftover files there at startup, so give each store
+ *     its own directory
  */
 public record S3Options(
     String endpoint,

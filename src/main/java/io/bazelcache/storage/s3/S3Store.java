@@ -103,7 +103,22 @@ public final class S3Store implements BlobStore, RemoteStore {
     this.stats = stats;
     this.keyPrefix = cleanPrefix(opts.prefix());
     Files.createDirectories(opts.tempDir());
+    deleteLeftovers(opts.tempDir());
     this.s3 = buildClient(opts);
+  }
+
+  private static final java.util.List<String> TEMP_PREFIXES = java.util.List.of("s3get-", "s3put-", "s3blob-", "s3w-");
+
+  /** Deletes temporary files a previous process left behind (a crash mid-download). */
+  private static void deleteLeftovers(Path dir) {
+    try (var files = Files.list(dir)) {
+      files.filter(p -> {
+        String n = p.getFileName().toString();
+        return TEMP_PREFIXES.stream().anyMatch(n::startsWith) && Files.isRegularFile(p);
+      }).forEach(S3Store::deleteQuietly);
+    } catch (IOException e) {
+      log.warn("could not clean {}: {}", dir, e.toString());
+    }
   }
 
   public S3Options options() {

@@ -7,6 +7,7 @@ import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
 import io.bazelcache.storage.FileSlice;
+import io.bazelcache.storage.s3.CasblobVectors;
 import io.bazelcache.storage.s3.S3Options;
 import io.bazelcache.storage.s3.S3Stats.Operation;
 import io.bazelcache.storage.s3.S3Stats.Status;
@@ -127,9 +128,12 @@ class S3LayersTest {
     // The local casblob file went up as it is.
     String bigObject = a.s3.objectKey(cas(big));
     assertThat(bigObject).isEqualTo("cas.v2/" + cas(big).hash().substring(0, 2) + "/" + cas(big).hash());
+    byte[] uploaded = S3Testing.getObject(raw, bucket, bigObject);
     try (Blob local = a.disk.get(cas(big))) {
-      assertThat(S3Testing.getObject(raw, bucket, bigObject)).isEqualTo(readSlice(local.zstdFile().orElseThrow()));
+      assertThat(uploaded).isEqualTo(readSlice(local.zstdFile().orElseThrow()));
     }
+    // ...and it is what bazel-remote expects (checked against the format, independently of the codec).
+    assertThat(CasblobVectors.checkAndDecode(uploaded, big)).isEqualTo(big);
     assertThat(S3Testing.getObject(raw, bucket, a.s3.objectKey(ac))).isEqualTo(acValue);
 
     Replica b = replica("b");

@@ -13,13 +13,13 @@ import java.util.Random;
  * casblob bytes built and checked by hand from the format description (reference §1.7), independently
  * of the production codec: what bazel-remote writes, and what a bazel-remote reader expects.
  */
-final class CasblobVectors {
-  static final int MIB = 1024 * 1024;
+public final class CasblobVectors {
+  public static final int MIB = 1024 * 1024;
 
   private CasblobVectors() {}
 
   /** A casblob as bazel-remote would write it; {@code compression} 1 = zstd at {@code level}, 0 = identity. */
-  static byte[] build(byte[] data, int chunkSize, int compression, int level) {
+  public static byte[] build(byte[] data, int chunkSize, int compression, int level) {
     int chunks = (data.length + chunkSize - 1) / chunkSize;
     int numOffsets = chunks + 1;
     int headerLen = 4 + 4 + 8 + 1 + 4 + 8 + 8 * numOffsets;
@@ -51,7 +51,7 @@ final class CasblobVectors {
    * Checks {@code file} field by field against the format for {@code data} as bazel-remote writes it in
    * zstd mode (1 MiB chunks, each an independent zstd frame), and returns the decoded content.
    */
-  static byte[] checkAndDecode(byte[] file, byte[] data) {
+  public static byte[] checkAndDecode(byte[] file, byte[] data) {
     ByteBuffer b = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
     int chunks = (data.length + MIB - 1) / MIB;
     int numOffsets = chunks + 1;
@@ -81,7 +81,7 @@ final class CasblobVectors {
   }
 
   /** Somewhat compressible pseudo-random data. */
-  static byte[] data(int size, long seed) {
+  public static byte[] data(int size, long seed) {
     Random r = new Random(seed);
     byte[] b = new byte[size];
     for (int i = 0; i < size; i++) {

@@ -283,6 +283,17 @@ class S3StoreTest {
   }
 
   @Test
+  void leftoverTemporaryFilesAreDeletedAtStartup() throws IOException {
+    Path dir = tmp.resolve("own");
+    java.nio.file.Files.createDirectories(dir);
+    Path leftover = java.nio.file.Files.writeString(dir.resolve("s3get-123.tmp"), "partial download");
+    Path foreign = java.nio.file.Files.writeString(dir.resolve("keep.txt"), "not ours");
+    open(opts().withTempDir(dir));
+    assertThat(leftover).doesNotExist();
+    assertThat(foreign).exists();
+  }
+
+  @Test
   void accessKeysWithASessionTokenAreSessionCredentials() {
     // (S3Proxy answers 501 to x-amz-security-token, so this is checked at the provider.)
     var c = S3Store.credentialsProvider(new S3Options.Credentials.AccessKey("AK", "SK", "TOKEN")).resolveCredentials();
