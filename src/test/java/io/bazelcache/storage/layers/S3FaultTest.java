@@ -138,6 +138,54 @@ class S3FaultTest {
   }
 
   @Test
+  void s3Answering503IsCountedAndSkippedWhileItLasts() throws Exception {
+    // Every request answered "503 Slow Down / Service Unavailable", as an overloaded S3 does.
+    com.sun.net.httpserver.HttpServer http =
+        com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 50);
+    java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+    http.createContext("/", ex -> {
+      served.incrementAndGet();
+      byte[] body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ServiceUnavailable</Code>"
+          + "<Message>Please reduce your request rate.</Message></Error>").getBytes(StandardCharsets.UTF_8);
+      ex.getRequestBody().readAllBytes();
+      ex.getResponseHeaders().add("Content-Type", "application/xml");
+      if (ex.getRequestMethod().equals("HEAD")) {
+        ex.sendResponseHeaders(503, -1);
+      } else {
+        ex.sendResponseHeaders(503, body.length);
+        ex.getResponseBody().write(body);
+      }
+      ex.close();
+    });
+    http.start();
+    try {
+      S3Options o = S3Testing.options("127.0.0.1:" + http.getAddress().getPort(), "bucket", tmp)
+          .withTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(2), 2);
+      Replica r = new Replica(tmp.resolve("r"), o, layerOptions());
+      toClose.add(r);
+      byte[] local = bytes("still served");
+      r.disk.put(cas(local), local);
+
+      long start = System.nanoTime();
+      assertThat(read(r.store().get(cas(local)))).isEqualTo(local);
+      assertThat(r.store().get(cas(bytes("absent")))).isNull();
+      List<BlobKey> absent = new ArrayList<>();
+      for (int i = 0; i < 30; i++) {
+        absent.add(cas(bytes("503 " + i)));
+      }
+      assertThat(r.store().findMissing(absent)).containsExactlyElementsOf(absent);
+      assertThat(millisSince(start)).isLessThan(10_000);
+      assertThat(r.stats.requests(Operation.GET, Status.ERROR)).isEqualTo(1);
+      assertThat(r.stats.requests(Operation.HEAD, Status.ERROR)).isEqualTo(30);
+      // After a few failures the breaker stops sending: fewer requests reached the server than were made.
+      assertThat(r.stats.breakerRejections.get()).isGreaterThan(0);
+      assertThat(served.get()).isLessThan(2 * 31);
+    } finally {
+      http.stop(0);
+    }
+  }
+
+  @Test
   void s3HangingMissesAreAnsweredWithinTheTimeouts() throws Exception {
     // Accepts TCP connections and never answers: a hung S3.
     try (ServerSocket blackhole = new ServerSocket(0, 200, InetAddress.getLoopbackAddress())) {
