@@ -373,6 +373,7 @@ public final class S3Store implements BlobStore, RemoteStore {
       throw new IOException("S3 GET " + k + " (reading the body): " + e.getMessage(), e);
     } catch (IOException e) {
       if (!ok) {
+        outcome(0);
         stats.count(Operation.GET, Status.ERROR);
       }
       deleteQuietly(tmp);
