@@ -163,6 +163,12 @@ public final class ExistenceStore implements BlobStore {
     }
     boolean found = false;
     try {
+      // A HEAD that just finished may have answered already (it caches before it unregisters).
+      if (cache.contains(key)) {
+        stats.existenceCacheHits.incrementAndGet();
+        found = true;
+        return true;
+      }
       found = head(key);
       return found;
     } finally {
