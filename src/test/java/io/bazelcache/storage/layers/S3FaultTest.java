@@ -87,7 +87,7 @@ class S3FaultTest {
     long start = System.nanoTime();
     assertThat(read(r.store().get(cas(x)))).isEqualTo(x);
     assertThat(r.store().contains(cas(x))).isTrue();
-    assertThat(millisSince(start)).isLessThan(1000);
+    assertThat(millisSince(start)).isLessThan(3000);
 
     // Misses are answered, within a bound.
     List<BlobKey> absent = new ArrayList<>();
@@ -111,7 +111,7 @@ class S3FaultTest {
       r.store().put(cas(d), d);
       written.add(d);
     }
-    assertThat(millisSince(start)).as("local writes with S3 down").isLessThan(2000);
+    assertThat(millisSince(start)).as("local writes with S3 down").isLessThan(5000);
     long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
     while (r.stats.uploadRetries.get() == 0 && System.nanoTime() < deadline) {
       Thread.sleep(50);
@@ -199,7 +199,7 @@ class S3FaultTest {
 
       long start = System.nanoTime();
       assertThat(read(r.store().get(cas(local)))).isEqualTo(local);
-      assertThat(millisSince(start)).isLessThan(1000);
+      assertThat(millisSince(start)).isLessThan(3000);
 
       start = System.nanoTime();
       assertThat(r.store().get(cas(bytes("absent")))).isNull();
