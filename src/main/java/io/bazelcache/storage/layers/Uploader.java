@@ -131,15 +131,9 @@ public final class Uploader implements Closeable {
     while (!stopping) {
       BlobKey key;
       try {
-        key = queue.poll(100, TimeUnit.MILLISECONDS);
+        key = queue.take();
       } catch (InterruptedException e) {
-        if (stopping) {
-          return;
-        }
-        continue;
-      }
-      if (key == null) {
-        continue;
+        continue; // close() interrupts after setting stopping
       }
       try {
         queued.remove(key);
