@@ -136,13 +136,13 @@ public final class Options {
         .def(Long.MAX_VALUE, Long.toString(Long.MAX_VALUE)).help("Largest logical (uncompressed)"
             + " blob size in bytes accepted from clients; also advertised as"
             + " max_cas_blob_size_bytes.").build());
-    t.add(opt(NOT_YET, "max_proxy_blob_size", OptionType.LONG).env("BAZEL_REMOTE_MAX_PROXY_BLOB_SIZE")
+    t.add(opt(SUPPORTED, "max_proxy_blob_size", OptionType.LONG).env("BAZEL_REMOTE_MAX_PROXY_BLOB_SIZE")
         .min(1).def(Long.MAX_VALUE, Long.toString(Long.MAX_VALUE)).help("Largest logical blob size in"
             + " bytes fetched from a proxy backend; larger objects are treated as misses.").build());
-    t.add(opt(NOT_YET, "max_queued_uploads", OptionType.INT).env("BAZEL_REMOTE_MAX_QUEUED_UPLOADS")
+    t.add(opt(SUPPORTED, "max_queued_uploads", OptionType.INT).env("BAZEL_REMOTE_MAX_QUEUED_UPLOADS")
         .min(0).def(1_000_000, "1000000").help("Maximum proxy uploads waiting in the queue; further"
             + " uploads are dropped while it is full.").build());
-    t.add(opt(NOT_YET, "num_uploaders", OptionType.INT).env("BAZEL_REMOTE_NUM_UPLOADERS").min(0)
+    t.add(opt(SUPPORTED, "num_uploaders", OptionType.INT).env("BAZEL_REMOTE_NUM_UPLOADERS").min(0)
         .def(100, "100").help("Number of parallel proxy uploaders; 0 disables proxy uploads.").build());
 
     // ---- Action cache behaviour ---------------------------------------------------------------
@@ -178,55 +178,55 @@ public final class Options {
         .help("Timezone of log timestamps; none omits timestamps.").build());
 
     // ---- S3 proxy -------------------------------------------------------------------------------
-    t.add(opt(NOT_YET, "s3_proxy.endpoint", OptionType.STRING).flag("--s3.endpoint")
+    t.add(opt(SUPPORTED, "s3_proxy.endpoint", OptionType.STRING).flag("--s3.endpoint")
         .env("BAZEL_REMOTE_S3_ENDPOINT").def("", "").help("S3/MinIO endpoint, host[:port] without a"
             + " scheme.").build());
-    t.add(opt(NOT_YET, "s3_proxy.bucket", OptionType.STRING).flag("--s3.bucket")
+    t.add(opt(SUPPORTED, "s3_proxy.bucket", OptionType.STRING).flag("--s3.bucket")
         .env("BAZEL_REMOTE_S3_BUCKET").def("", "").help("Bucket; a non-empty bucket (or an s3_proxy"
             + " block in the YAML file) enables the S3 proxy backend.").build());
-    t.add(opt(NOT_YET, "s3_proxy.bucket_lookup_type", OptionType.ENUM).flag("--s3.bucket_lookup_type")
+    t.add(opt(SUPPORTED, "s3_proxy.bucket_lookup_type", OptionType.ENUM).flag("--s3.bucket_lookup_type")
         .env("BAZEL_REMOTE_S3_BUCKET_LOOKUP_TYPE").enumOf(BucketLookupType.class)
         .def(BucketLookupType.AUTO).help("Bucket addressing style.").build());
-    t.add(opt(NOT_YET, "s3_proxy.prefix", OptionType.STRING).flag("--s3.prefix")
+    t.add(opt(SUPPORTED, "s3_proxy.prefix", OptionType.STRING).flag("--s3.prefix")
         .env("BAZEL_REMOTE_S3_PREFIX").def("", "").help("Object key prefix within the bucket.")
         .build());
-    t.add(opt(NOT_YET, "s3_proxy.auth_method", OptionType.ENUM).flag("--s3.auth_method")
+    t.add(opt(SUPPORTED, "s3_proxy.auth_method", OptionType.ENUM).flag("--s3.auth_method")
         .env("BAZEL_REMOTE_S3_AUTH_METHOD").enumOf(S3AuthMethod.class).def(null, "")
         .help("How to authenticate; required when the S3 backend is enabled.").build());
-    t.add(opt(NOT_YET, "s3_proxy.access_key_id", OptionType.STRING).flag("--s3.access_key_id")
+    t.add(opt(SUPPORTED, "s3_proxy.access_key_id", OptionType.STRING).flag("--s3.access_key_id")
         .env("BAZEL_REMOTE_S3_ACCESS_KEY_ID").def("", "").help("Access key id; required for"
             + " auth_method access_key.").build());
-    t.add(opt(NOT_YET, "s3_proxy.secret_access_key", OptionType.STRING).flag("--s3.secret_access_key")
+    t.add(opt(SUPPORTED, "s3_proxy.secret_access_key", OptionType.STRING).flag("--s3.secret_access_key")
         .env("BAZEL_REMOTE_S3_SECRET_ACCESS_KEY").def("", "").help("Secret access key; required for"
             + " auth_method access_key.").build());
-    t.add(opt(NOT_YET, "s3_proxy.session_token", OptionType.STRING).flag("--s3.session_token")
+    t.add(opt(SUPPORTED, "s3_proxy.session_token", OptionType.STRING).flag("--s3.session_token")
         .env("BAZEL_REMOTE_S3_SESSION_TOKEN").def("", "").help("Optional session token for"
             + " auth_method access_key.").build());
-    t.add(opt(NOT_YET, "s3_proxy.signature_type", OptionType.ENUM).flag("--s3.signature_type")
+    t.add(opt(SUPPORTED, "s3_proxy.signature_type", OptionType.ENUM).flag("--s3.signature_type")
         .env("BAZEL_REMOTE_S3_SIGNATURE_TYPE").enumOf(SignatureType.class).def(SignatureType.V4)
         .help("Request signature type for auth_method access_key.").build());
-    t.add(opt(NOT_YET, "s3_proxy.aws_shared_credentials_file", OptionType.STRING)
+    t.add(opt(SUPPORTED, "s3_proxy.aws_shared_credentials_file", OptionType.STRING)
         .flag("--s3.aws_shared_credentials_file")
         .env("BAZEL_REMOTE_S3_AWS_SHARED_CREDENTIALS_FILE", "AWS_SHARED_CREDENTIALS_FILE")
         .def("", "~/.aws/credentials").help("AWS credentials file for auth_method"
             + " aws_credentials_file.").build());
-    t.add(opt(NOT_YET, "s3_proxy.aws_profile", OptionType.STRING).flag("--s3.aws_profile")
+    t.add(opt(SUPPORTED, "s3_proxy.aws_profile", OptionType.STRING).flag("--s3.aws_profile")
         .env("BAZEL_REMOTE_S3_AWS_PROFILE", "AWS_PROFILE").def("default", "default")
         .help("Profile within the AWS credentials file.").build());
-    t.add(opt(NOT_YET, "s3_proxy.disable_ssl", OptionType.BOOL).flag("--s3.disable_ssl")
+    t.add(opt(SUPPORTED, "s3_proxy.disable_ssl", OptionType.BOOL).flag("--s3.disable_ssl")
         .env("BAZEL_REMOTE_S3_DISABLE_SSL").def(false).help("Talk plain HTTP to the endpoint.").build());
-    t.add(opt(NOT_YET, "s3_proxy.update_timestamps", OptionType.BOOL).flag("--s3.update_timestamps")
+    t.add(opt(SUPPORTED, "s3_proxy.update_timestamps", OptionType.BOOL).flag("--s3.update_timestamps")
         .env("BAZEL_REMOTE_S3_UPDATE_TIMESTAMPS").def(false).help("Refresh an object's modification"
             + " time (server-side copy) on every cache hit, for lifecycle rules.").build());
-    t.add(opt(NOT_YET, "s3_proxy.iam_role_endpoint", OptionType.STRING).flag("--s3.iam_role_endpoint")
+    t.add(opt(SUPPORTED, "s3_proxy.iam_role_endpoint", OptionType.STRING).flag("--s3.iam_role_endpoint")
         .env("BAZEL_REMOTE_S3_IAM_ROLE_ENDPOINT").def("", "").help("IAM credentials endpoint for"
             + " auth_method iam_role.").build());
-    t.add(opt(NOT_YET, "s3_proxy.region", OptionType.STRING).flag("--s3.region")
+    t.add(opt(SUPPORTED, "s3_proxy.region", OptionType.STRING).flag("--s3.region")
         .env("BAZEL_REMOTE_S3_REGION").def("", "").help("AWS region.").build());
-    t.add(opt(NOT_YET, "s3_proxy.key_version", OptionType.INT).flag("--s3.key_version")
+    t.add(opt(SUPPORTED, "s3_proxy.key_version", OptionType.INT).flag("--s3.key_version")
         .env("BAZEL_REMOTE_S3_KEY_VERSION").deprecated().min(2).max(2).def(2, "2")
         .help("DEPRECATED. Object key layout version; only 2 is accepted.").build());
-    t.add(opt(NOT_YET, "s3_proxy.max_idle_conns", OptionType.INT).flag("--s3.max_idle_conns")
+    t.add(opt(SUPPORTED, "s3_proxy.max_idle_conns", OptionType.INT).flag("--s3.max_idle_conns")
         .env("BAZEL_REMOTE_S3_MAX_IDLE_CONNS").min(0).def(1024, "1024")
         .help("Maximum idle connections to the endpoint. bazel-remote documents 1024 but really"
             + " uses 0 (2 per host); bazel-cache really uses 1024.").build());

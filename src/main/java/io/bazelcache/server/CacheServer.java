@@ -10,6 +10,10 @@ import io.bazelcache.http.HttpCacheServer;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.disk.DiskStore;
 import io.bazelcache.storage.disk.StorageMode;
+import io.bazelcache.storage.layers.S3Layers;
+import io.bazelcache.storage.s3.S3Config;
+import io.bazelcache.storage.s3.S3Stats;
+import io.bazelcache.storage.s3.S3Store;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -24,6 +28,9 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>
  *   DiskStore (local, LRU, verified)
+ *     └─ with s3_proxy: read-through (S3 GET on local miss, verified, stored locally)
+ *        └─ existence (S3 HEAD for local misses, positive answers remembered)
+ *           └─ write-behind (queued background uploads after the local commit)
  *     └─ CompletenessCheckingStore (AC hits only when every referenced CAS blob exists)
  *   HTTP: CAS/RAW → disk, AC → completeness-checked (or RAW when disable_http_ac_validation)
  *   gRPC: CAS → disk, AC → completeness-checked (or plain when disable_grpc_ac_deps_check)
@@ -35,12 +42,15 @@ import org.slf4j.LoggerFactory;
 public final class CacheServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(CacheServer.class);
 
-  private final DiskStore disk;
+  /** The top of the storage stack; closing it drains S3 uploads (bounded) and closes the disk store. */
+  private final BlobStore store;
+  private final S3Stats s3Stats;
   private final HttpCacheServer http;
   private final GrpcCacheServer grpc;
 
-  private CacheServer(DiskStore disk, HttpCacheServer http, GrpcCacheServer grpc) {
-    this.disk = disk;
+  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc) {
+    this.store = store;
+    this.s3Stats = s3Stats;
     this.http = http;
     this.grpc = grpc;
   }
@@ -58,8 +68,16 @@ public final class CacheServer implements AutoCloseable {
         config.maxBlobSize());
     HttpCacheServer http = null;
     GrpcCacheServer grpc = null;
+    BlobStore cas = disk;
+    S3Stats s3Stats = new S3Stats();
     try {
-      BlobStore cas = disk;
+      if (config.s3Proxy().isPresent()) {
+        Config.S3Proxy s3 = config.s3Proxy().get();
+        S3Store remote = new S3Store(S3Config.options(s3, config.storageMode() == Config.StorageMode.ZSTD,
+            dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("s3")), s3Stats);
+        cas = S3Layers.compose(disk, remote, S3Config.layerOptions(config), s3Stats).store();
+        log.info("S3 backend: bucket {} at {} (prefix \"{}\")", s3.bucket(), s3.endpoint(), s3.prefix());
+      }
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
       HttpCacheOptions httpOptions = HttpCacheOptions.builder()
@@ -69,7 +87,7 @@ public final class CacheServer implements AutoCloseable {
           .gitCommit(build.gitCommit())
           .gitTags(build.gitTags())
           .build();
-      http = new HttpCacheServer(socketAddress(config.httpAddress()), cas, checkedAc, httpOptions, disk::stats)
+      http = new HttpCacheServer(socketAddress(config.httpAddress()), cas, checkedAc, httpOptions, cas::stats)
           .start();
 
       if (config.grpcAddress().isPresent()) {
@@ -82,9 +100,9 @@ public final class CacheServer implements AutoCloseable {
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
-      return new CacheServer(disk, http, grpc);
+      return new CacheServer(cas, s3Stats, http, grpc);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(grpc, http, disk);
+      closeQuietly(grpc, http, cas);
       throw e;
     }
   }
@@ -98,10 +116,15 @@ public final class CacheServer implements AutoCloseable {
     return grpc == null ? -1 : grpc.port();
   }
 
-  /** Stops accepting work, lets requests in flight finish (bounded), then closes the store. */
+  /** Counters of the S3 tier (all zero without {@code s3_proxy}). */
+  public S3Stats s3Stats() {
+    return s3Stats;
+  }
+
+  /** Stops accepting work, lets requests in flight finish (bounded), then drains uploads and closes the store. */
   @Override
   public void close() {
-    closeQuietly(grpc, http, disk);
+    closeQuietly(grpc, http, store);
   }
 
   private static void closeQuietly(AutoCloseable... all) {

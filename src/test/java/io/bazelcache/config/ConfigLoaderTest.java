@@ -246,14 +246,13 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void deploymentConfigIsRefusedUntilS3AndMetricsAreBuilt() throws Exception {
+  void deploymentConfigIsRefusedUntilMetricsAreBuilt() throws Exception {
     ConfigException e = error(
         env("BAZEL_REMOTE_S3_ACCESS_KEY_ID", "k", "BAZEL_REMOTE_S3_SECRET_ACCESS_KEY", "s"),
         "--config_file=" + deploymentYaml());
     assertThat(e.getMessage()).startsWith("not supported yet: ")
-        .contains("enable_endpoint_metrics", "access_log_level", "s3_proxy.endpoint",
-            "s3_proxy.bucket", "s3_proxy.access_key_id", "s3_proxy.update_timestamps")
-        .doesNotContain("max_queued_uploads", "num_uploaders", "s3_proxy.max_idle_conns");
+        .contains("enable_endpoint_metrics", "access_log_level")
+        .doesNotContain("s3_proxy", "max_queued_uploads", "num_uploaders");
     assertThat(e.key()).isEqualTo("enable_endpoint_metrics");
   }
 
@@ -420,7 +419,13 @@ class ConfigLoaderTest {
     assertThat(supported).containsExactlyInAnyOrder("config_file", "dir", "max_size",
         "max_size_hard_limit", "storage_mode", "zstd_implementation", "http_address", "host", "port",
         "grpc_address", "grpc_port", "max_blob_size", "disable_http_ac_validation",
-        "disable_grpc_ac_deps_check", "enable_ac_key_instance_mangling");
+        "disable_grpc_ac_deps_check", "enable_ac_key_instance_mangling",
+        "max_proxy_blob_size", "max_queued_uploads", "num_uploaders",
+        "s3_proxy.endpoint", "s3_proxy.bucket", "s3_proxy.bucket_lookup_type", "s3_proxy.prefix",
+        "s3_proxy.auth_method", "s3_proxy.access_key_id", "s3_proxy.secret_access_key",
+        "s3_proxy.session_token", "s3_proxy.signature_type", "s3_proxy.aws_shared_credentials_file",
+        "s3_proxy.aws_profile", "s3_proxy.disable_ssl", "s3_proxy.update_timestamps",
+        "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns");
   }
 
   // ---- every row is reachable ----------------------------------------------------------------------

@@ -128,6 +128,12 @@ public final class DiskStore implements BlobStore {
   }
 
   /**
+   * A directory under the store's root that the store leaves alone, for other layers' scratch files (for
+   * example S3 downloads being verified), so they live on the same disk as the cache.
+   */
+  public static final String SCRATCH_DIR_NAME = "tmp";
+
+  /**
    * Opens (creating if needed) the store in {@code dir} and loads its index from the file names and one
    * stat per file, without opening any file. Returns when the store is ready to serve.
    *
@@ -1096,7 +1102,7 @@ public final class DiskStore implements BlobStore {
     try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
       for (Path p : ds) {
         String name = p.getFileName().toString();
-        boolean known = name.equals(MARKER_NAME) || name.equals("lost+found");
+        boolean known = name.equals(MARKER_NAME) || name.equals(SCRATCH_DIR_NAME) || name.equals("lost+found");
         for (DigestFunction f : FUNCTIONS) {
           known |= name.equals(f.lowerName());
         }
