@@ -159,21 +159,21 @@ public final class Options {
         .help("Mix non-empty instance names into action cache keys.").build());
 
     // ---- Metrics, logging, remote asset ----------------------------------------------------------
-    t.add(opt(NOT_YET, "enable_endpoint_metrics", OptionType.BOOL)
+    t.add(opt(SUPPORTED, "enable_endpoint_metrics", OptionType.BOOL)
         .env("BAZEL_REMOTE_ENABLE_ENDPOINT_METRICS").def(false)
         .help("Export per-endpoint HTTP/gRPC metrics and serve /metrics.").build());
-    t.add(opt(NOT_YET, "endpoint_metrics_duration_buckets", OptionType.NUMBER_LIST).noFlag()
+    t.add(opt(SUPPORTED, "endpoint_metrics_duration_buckets", OptionType.NUMBER_LIST).noFlag()
         .def(List.of(0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0), "[.5, 1, 2.5, 5, 10, 20,"
             + " 40, 80, 160, 320]").help("Histogram buckets in seconds for endpoint request durations;"
             + " strictly increasing, positive. YAML only.").build());
-    t.add(opt(NOT_YET, "http_metrics_prefix", OptionType.BOOL).env("BAZEL_REMOTE_HTTP_METRICS_PREFIX")
+    t.add(opt(SUPPORTED, "http_metrics_prefix", OptionType.BOOL).env("BAZEL_REMOTE_HTTP_METRICS_PREFIX")
         .def(false).help("Prefix HTTP metric names with bazel_remote_.").build());
     t.add(opt(NOT_YET, "experimental_remote_asset_api", OptionType.BOOL)
         .env("BAZEL_REMOTE_EXPERIMENTAL_REMOTE_ASSET_API").def(false)
         .help("Enable the Remote Asset API (Fetch) over gRPC. Needs gRPC.").build());
-    t.add(opt(NOT_YET, "access_log_level", OptionType.ENUM).env("BAZEL_REMOTE_ACCESS_LOG_LEVEL")
+    t.add(opt(SUPPORTED, "access_log_level", OptionType.ENUM).env("BAZEL_REMOTE_ACCESS_LOG_LEVEL")
         .enumOf(AccessLogLevel.class).def(AccessLogLevel.ALL).help("Access log verbosity.").build());
-    t.add(opt(NOT_YET, "log_timezone", OptionType.ENUM).env("BAZEL_REMOTE_LOG_TIMEZONE")
+    t.add(opt(SUPPORTED, "log_timezone", OptionType.ENUM).env("BAZEL_REMOTE_LOG_TIMEZONE")
         .enumOf(LogTimezone.class).def(LogTimezone.UTC)
         .help("Timezone of log timestamps; none omits timestamps.").build());
 

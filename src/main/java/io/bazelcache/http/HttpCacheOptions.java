@@ -27,7 +27,8 @@ import java.util.function.Supplier;
  *     inactivity, not the whole request, so large uploads on slow links still work
  * @param writeTimeout zero for none; otherwise a connection is closed when the client takes none of our response
  *     for this long (again inactivity, not the whole response as Go's http_write_timeout)
- * @param accessLog log one line per request to the {@code io.bazelcache.http.access} logger at INFO
+ * @param accessLog log one line per request to the {@code io.bazelcache.http.access} logger at INFO:
+ *     {@code <method> <status> <client> <uri> <milliseconds>ms <response body bytes>}
  * @param observer told about every finished request (for metrics); never null
  * @param metricsPage the body of {@code GET /metrics} (Prometheus text), or null to answer 404 as bazel-remote does
  *     without {@code enable_endpoint_metrics}
@@ -84,6 +85,17 @@ public record HttpCacheOptions(
      * @param status the HTTP status sent (0 if the client went away before any response)
      */
     void onRequest(String handler, String method, int status, long nanos);
+
+    /**
+     * Like {@link #onRequest(String, String, int, long)}, with the response body bytes sent (headers not counted;
+     * 0 for HEAD). This is the method the server calls; by default it forgets the size.
+     */
+    default void onRequest(String handler, String method, int status, long nanos, long responseBytes) {
+      onRequest(handler, method, status, nanos);
+    }
+
+    /** Called when a request starts, with the handler label its {@code onRequest} will carry (in-flight gauges). */
+    default void onStart(String handler) {}
   }
 
   public HttpCacheOptions {

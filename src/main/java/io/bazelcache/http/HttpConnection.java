@@ -310,20 +310,40 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
   private boolean handle(HttpRequest req) throws InterruptedException {
     long start = System.nanoTime();
     Exchange ex = new Exchange(req);
+    String startHandler = ex.handler;
+    try {
+      server.options().observer().onStart(startHandler);
+    } catch (RuntimeException e) {
+      log.warn("request observer failed", e);
+    }
     try {
       return serveOne(req, ex);
     } finally {
       unreadInput = !ex.body.isDone();
       long nanos = System.nanoTime() - start;
       if (server.options().accessLog() && accessLog.isInfoEnabled()) {
-        accessLog.info("{} {} {} {}", req.method().name(), ex.status, clientHost(), req.uri());
+        accessLog.info("{} {} {} {} {}ms {}", req.method().name(), ex.status, clientHost(), req.uri(),
+            String.format(java.util.Locale.ROOT, "%.3f", nanos / 1e6), ex.bytesSent);
       }
       try {
-        server.options().observer().onRequest(ex.handler, req.method().name(), ex.status, nanos);
+        // The label the request started with, so in-flight gauges go back down under the label they went up.
+        server.options().observer().onRequest(startHandler, req.method().name(), ex.status, nanos, ex.bytesSent);
       } catch (RuntimeException e) {
         log.warn("request observer failed", e);
       }
     }
+  }
+
+  /** bazel-remote's handler label: "status" and "metrics" for those pages, else the method. */
+  static String handlerLabel(HttpRequest req) {
+    String uri = req.uri();
+    int q = uri.indexOf('?');
+    String path = q >= 0 ? uri.substring(0, q) : uri;
+    return switch (path) {
+      case "/status" -> "status";
+      case "/metrics" -> "metrics";
+      default -> req.method().name();
+    };
   }
 
   private String clientHost() {
@@ -405,12 +425,14 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     int status;
     /** Metric label: the method for cache requests, "status" or "metrics" for those pages. */
     String handler;
+    /** Response body bytes handed to the channel (for metrics and the access log). */
+    long bytesSent;
     private boolean continueSent;
 
     Exchange(HttpRequest request) {
       this.request = request;
       this.keepAlive = HttpUtil.isKeepAlive(request);
-      this.handler = request.method().name();
+      this.handler = handlerLabel(request);
       this.body = new BodyStream(request);
     }
 
@@ -479,6 +501,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void sendFull(FullHttpResponse resp) throws IOException {
+      bytesSent += resp.content().readableBytes();
       if (status(resp).code() >= 400 && !body.done && !body.drainable()) {
         keepAlive = false; // an unread upload follows; closing is the only way to skip it
       }
@@ -509,6 +532,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       responded = true;
       channel.write(head);
       channel.write(new SliceFileRegion(slice));
+      bytesSent += slice.count();
       await(write(LastHttpContent.EMPTY_LAST_CONTENT));
     }
 
@@ -601,6 +625,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         ByteBuf b = buf;
         buf = null;
         if (b != null && b.isReadable()) {
+          bytesSent += b.readableBytes();
           Exchange.this.write(new DefaultHttpContent(b));
         } else if (b != null) {
           b.release();

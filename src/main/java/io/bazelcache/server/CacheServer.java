@@ -7,6 +7,7 @@ import io.bazelcache.grpc.GrpcCacheServer;
 import io.bazelcache.grpc.GrpcOptions;
 import io.bazelcache.http.HttpCacheOptions;
 import io.bazelcache.http.HttpCacheServer;
+import io.bazelcache.metrics.CacheMetrics;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.disk.DiskStore;
 import io.bazelcache.storage.disk.StorageMode;
@@ -80,23 +81,34 @@ public final class CacheServer implements AutoCloseable {
       }
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
+      // Metrics: registered always; served at /metrics only with enable_endpoint_metrics (404 otherwise).
+      CacheMetrics metrics = new CacheMetrics(config.endpointMetricsDurationBuckets(), config.httpMetricsPrefix());
+      metrics.bindDisk(disk, config.maxSizeHardLimitBytes().orElse(0L));
+      metrics.bindS3(s3Stats);
+      boolean accessLog = config.accessLogLevel() == Config.AccessLogLevel.ALL;
+      BlobStore meteredCas = metrics.meter(cas);
+      BlobStore meteredAc = metrics.meter(checkedAc);
+
       HttpCacheOptions httpOptions = HttpCacheOptions.builder()
           .maxBlobSize(config.maxBlobSize())
           .disableHttpAcValidation(config.disableHttpAcValidation())
           .enableAcKeyInstanceMangling(config.enableAcKeyInstanceMangling())
           .gitCommit(build.gitCommit())
           .gitTags(build.gitTags())
+          .accessLog(accessLog)
+          .observer(metrics.httpObserver())
+          .metricsPage(config.enableEndpointMetrics() ? metrics.page() : null)
           .build();
-      http = new HttpCacheServer(socketAddress(config.httpAddress()), cas, checkedAc, httpOptions, cas::stats)
+      http = new HttpCacheServer(socketAddress(config.httpAddress()), meteredCas, meteredAc, httpOptions, cas::stats)
           .start();
 
       if (config.grpcAddress().isPresent()) {
         GrpcOptions grpcOptions = GrpcOptions.defaults()
             .withMaxBlobSize(config.maxBlobSize())
             .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
-        BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? cas : checkedAc;
-        grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), cas, grpcAc,
-            grpcOptions).start();
+        BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? meteredCas : meteredAc;
+        grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), meteredCas, grpcAc,
+            grpcOptions, b -> b.intercept(metrics.grpcInterceptor(accessLog))).start();
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);

@@ -6,9 +6,36 @@ import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
-/** One-line log records on stderr (java.util.logging, behind slf4j): time, level, logger, message. */
+/**
+ * One-line log records on stderr (java.util.logging, behind slf4j): time, level, logger, message. The time is
+ * ISO-8601 in UTC, in the local time zone, or left out, after {@code log_timezone} (see {@link #timezone}).
+ */
 final class Logging {
   private Logging() {}
+
+  /** UTC, the system's zone, or null for no timestamp. */
+  private static volatile java.time.ZoneId zone = java.time.ZoneOffset.UTC;
+
+  /** bazel-remote's {@code log_timezone}: applies to every line logged from now on. */
+  static void timezone(io.bazelcache.config.Config.LogTimezone tz) {
+    zone = switch (tz) {
+      case UTC -> java.time.ZoneOffset.UTC;
+      case LOCAL -> java.time.ZoneId.systemDefault();
+      case NONE -> null;
+    };
+  }
+
+  /** The timestamp prefix of a record logged at {@code t} (with its trailing space), or "" for none. */
+  static String timestamp(java.time.Instant t) {
+    java.time.ZoneId z = zone;
+    if (z == null) {
+      return "";
+    }
+    if (z.equals(java.time.ZoneOffset.UTC)) {
+      return t + " ";
+    }
+    return java.time.OffsetDateTime.ofInstant(t, z) + " ";
+  }
 
   static void configure() {
     if (System.getProperty("java.util.logging.config.file") != null) {
@@ -25,7 +52,7 @@ final class Logging {
         String name = r.getLoggerName() == null ? "" : r.getLoggerName();
         int dot = name.lastIndexOf('.');
         StringBuilder sb = new StringBuilder(128)
-            .append(r.getInstant()).append(' ')
+            .append(timestamp(r.getInstant()))
             .append(r.getLevel().getName()).append(' ')
             .append(dot >= 0 ? name.substring(dot + 1) : name).append(": ")
             .append(formatMessage(r)).append('\n');

@@ -28,6 +28,7 @@ public final class Main {
       System.exit(0);
       return;
     }
+    Logging.timezone(config.logTimezone());
     config.warnings().forEach(w -> log.warn("{}", w));
 
     CacheServer server;

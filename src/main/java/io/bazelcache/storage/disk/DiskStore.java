@@ -98,6 +98,11 @@ public final class DiskStore implements BlobStore {
   private final String tempPrefix;
   private final AtomicLong tempCounter = new AtomicLong();
 
+  // For metrics (bazel-remote's disk_cache_evicted/overwritten_bytes_total and entry_bytes).
+  private final AtomicLong evictedBytes = new AtomicLong();
+  private final AtomicLong overwrittenBytes = new AtomicLong();
+  private volatile java.util.function.LongConsumer entryObserver = size -> {};
+
   /** A file to delete unless the index again refers to the same path. */
   private record Deletion(int code, long h0, long h1, long h2, long h3, long size, boolean zstd, long bytes) {}
 
@@ -486,7 +491,9 @@ public final class DiskStore implements BlobStore {
   }
 
   private void evictTailLocked() {
-    removeAndQueueLocked(index.tail());
+    int tail = index.tail();
+    evictedBytes.addAndGet(index.blocks(tail) * BlobIndex.BLOCK);
+    removeAndQueueLocked(tail);
   }
 
   private void removeAndQueueLocked(int slot) {
@@ -645,6 +652,7 @@ public final class DiskStore implements BlobStore {
       reserved -= reservation;
       int old = k.find(index);
       if (old >= 0) {
+        overwrittenBytes.addAndGet(index.blocks(old) * BlobIndex.BLOCK);
         boolean oldZstd = (index.flags(old) & BlobIndex.F_ZSTD) != 0;
         if (index.size(old) == size && oldZstd == zstd) {
           index.remove(old); // same path: the rename already replaced the file
@@ -654,6 +662,7 @@ public final class DiskStore implements BlobStore {
       }
       int slot = index.insert(k.code, k.h0, k.h1, k.h2, k.h3, size, (int) nBlocks,
           (zstd ? BlobIndex.F_ZSTD : 0) | BlobIndex.F_VERIFIED, true);
+      entryObserver.accept(size);
       while (index.totalBytes() + reserved > maxSize && index.tail() != slot) {
         evictTailLocked();
       }
@@ -951,6 +960,37 @@ public final class DiskStore implements BlobStore {
       deletionGate.acquireUninterruptibly();
     } else {
       deletionGate.release();
+    }
+  }
+
+  /** On-disk bytes (4 KiB blocks) of entries evicted by the LRU since the store was opened. */
+  public long evictedBytes() {
+    return evictedBytes.get();
+  }
+
+  /** On-disk bytes of entries replaced by a new upload of the same key since the store was opened. */
+  public long overwrittenBytes() {
+    return overwrittenBytes.get();
+  }
+
+  /** Told the logical size of every entry added (uploads and downloads from a proxy; not the startup scan). */
+  public void onEntryAdded(java.util.function.LongConsumer observer) {
+    entryObserver = observer == null ? size -> {} : observer;
+  }
+
+  /** The file of the least recently used entry, or empty when the store is empty. */
+  public java.util.Optional<Path> leastRecentlyUsedFile() {
+    lock.lock();
+    try {
+      int slot = index.tail();
+      if (slot < 0 || index.count() == 0) {
+        return java.util.Optional.empty();
+      }
+      return java.util.Optional.of(pathOf(index.flags(slot) & BlobIndex.CODE_MASK, index.hashWord(slot, 0),
+          index.hashWord(slot, 1), index.hashWord(slot, 2), index.hashWord(slot, 3), index.size(slot),
+          (index.flags(slot) & BlobIndex.F_ZSTD) != 0));
+    } finally {
+      lock.unlock();
     }
   }
 
