@@ -15,6 +15,8 @@ import io.bazelcache.config.Config;
 import io.bazelcache.config.ConfigLoader;
 import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.server.CacheServer;
+import io.bazelcache.storage.s3.S3Testing;
+import io.bazelcache.testing.S3ProxyProcess;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -273,6 +275,57 @@ class MetricsEndpointTest {
     assertThat(m.has("bazel_remote_http_response_size_bytes_count")).isTrue();
     assertThat(m.has("http_response_size_bytes_count")).isFalse();
     assertThat(m.value("bazel_remote_http_requests_inflight", "handler=metrics")).isEqualTo(1);
+  }
+
+  @Test
+  void s3CountersComeFromRealS3Traffic() throws Exception {
+    S3ProxyProcess s3 = S3ProxyProcess.shared();
+    String bucket = S3Testing.newBucketName();
+    try (var raw = S3Testing.rawClient(s3)) {
+      S3Testing.createBucket(raw, bucket);
+    }
+    String[] s3Flags = {"--enable_endpoint_metrics", "--s3.endpoint=" + s3.endpoint(), "--s3.bucket=" + bucket,
+        "--s3.bucket_lookup_type=path", "--s3.disable_ssl", "--s3.auth_method=access_key",
+        "--s3.access_key_id=" + S3ProxyProcess.ACCESS_KEY, "--s3.secret_access_key=" + S3ProxyProcess.SECRET_KEY};
+    CacheServer writer = start(s3Flags);
+    byte[] blob = random(5000, 3);
+    assertThat(send(writer, "PUT", "/cas/" + sha(blob), blob).statusCode()).isEqualTo(200);
+    // A local miss that S3 does not have either: one S3 miss.
+    assertThat(send(writer, "GET", "/cas/" + sha(random(10, 4)), null).statusCode()).isEqualTo(404);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    Scrape m = scrape(writer);
+    while (!(m.value("bazel_remote_s3_uploads_total", "result=uploaded") >= 1) && System.nanoTime() < deadline) {
+      Thread.sleep(50);
+      m = scrape(writer);
+    }
+    assertThat(m.value("bazel_remote_s3_uploads_total", "result=uploaded")).isEqualTo(1);
+    assertThat(m.value("bazel_remote_s3_requests_total", "operation=put", "status=ok")).isEqualTo(1);
+    assertThat(m.value("bazel_remote_s3_requests_total", "operation=get", "status=not_found")).isEqualTo(1);
+    assertThat(m.value("bazel_remote_s3_cache_misses")).isEqualTo(1);
+    assertThat(m.value("bazel_remote_s3_cache_hits")).isZero();
+    assertThat(m.value("bazel_remote_s3_requests_total", "status=error")).isZero();
+    assertThat(m.value("bazel_remote_s3_upload_queue_length")).isZero();
+    assertThat(m.value("bazel_remote_s3_uploads_dropped_total")).isZero();
+
+    // Another replica on the same bucket with an empty disk: served from S3, a hit.
+    Path otherDir = tmp.resolve("replica");
+    Config config = ConfigLoader.load(concat(new String[] {"--dir=" + otherDir, "--max_size=1",
+        "--http_address=127.0.0.1:0", "--grpc_address=127.0.0.1:0"}, s3Flags), Map.of());
+    CacheServer replica = CacheServer.start(config);
+    toClose.add(replica);
+    HttpResponse<byte[]> got = send(replica, "GET", "/cas/" + sha(blob), null);
+    assertThat(got.statusCode()).isEqualTo(200);
+    assertThat(got.body()).isEqualTo(blob);
+    Scrape r = scrape(replica);
+    assertThat(r.value("bazel_remote_s3_cache_hits")).isEqualTo(1);
+    assertThat(r.value("bazel_remote_s3_requests_total", "operation=get", "status=ok")).isEqualTo(1);
+    assertThat(r.value("bazel_remote_incoming_requests_total", "method=get", "kind=cas", "status=hit")).isEqualTo(1);
+  }
+
+  private static String[] concat(String[] a, String[] b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
   }
 
   private static String[] append(String[] a, String b) {
