@@ -246,14 +246,14 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void deploymentConfigIsRefusedUntilMetricsAreBuilt() throws Exception {
-    ConfigException e = error(
-        env("BAZEL_REMOTE_S3_ACCESS_KEY_ID", "k", "BAZEL_REMOTE_S3_SECRET_ACCESS_KEY", "s"),
+  void deploymentConfigLoads() throws Exception {
+    Config c = load(env("BAZEL_REMOTE_S3_ACCESS_KEY_ID", "k", "BAZEL_REMOTE_S3_SECRET_ACCESS_KEY", "s"),
         "--config_file=" + deploymentYaml());
-    assertThat(e.getMessage()).startsWith("not supported yet: ")
-        .contains("enable_endpoint_metrics", "access_log_level")
-        .doesNotContain("s3_proxy", "max_queued_uploads", "num_uploaders");
-    assertThat(e.key()).isEqualTo("enable_endpoint_metrics");
+    assertThat(c.enableEndpointMetrics()).isTrue();
+    assertThat(c.accessLogLevel()).isEqualTo(Config.AccessLogLevel.NONE);
+    assertThat(c.httpMetricsPrefix()).isFalse();
+    assertThat(c.s3Proxy()).isPresent();
+    assertThat(c.s3Proxy().get().bucket()).isEqualTo("bazel-cache");
   }
 
   // ---- deprecated listeners -------------------------------------------------------------------
@@ -396,8 +396,8 @@ class ConfigLoaderTest {
     ConfigException e = error(HOME, "--http_read_timeout=15s");
     assertThat(e.key()).isEqualTo("http_read_timeout");
     assertThat(e.getMessage()).startsWith("not supported yet: http_read_timeout");
-    assertThat(error(env("BAZEL_REMOTE_ENABLE_ENDPOINT_METRICS", "true")).getMessage())
-        .startsWith("not supported yet: enable_endpoint_metrics");
+    assertThat(error(env("BAZEL_REMOTE_EXPERIMENTAL_REMOTE_ASSET_API", "true")).getMessage())
+        .startsWith("not supported yet: experimental_remote_asset_api");
   }
 
   @Test
@@ -425,7 +425,9 @@ class ConfigLoaderTest {
         "s3_proxy.auth_method", "s3_proxy.access_key_id", "s3_proxy.secret_access_key",
         "s3_proxy.session_token", "s3_proxy.signature_type", "s3_proxy.aws_shared_credentials_file",
         "s3_proxy.aws_profile", "s3_proxy.disable_ssl", "s3_proxy.update_timestamps",
-        "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns");
+        "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns",
+        "enable_endpoint_metrics", "endpoint_metrics_duration_buckets", "http_metrics_prefix", "access_log_level",
+        "log_timezone");
   }
 
   // ---- every row is reachable ----------------------------------------------------------------------
