@@ -1,0 +1,381 @@
+package io.bazelcache.grpc;
+
+import static io.bazelcache.grpc.GrpcServerFixture.proto;
+import static io.bazelcache.grpc.GrpcServerFixture.random;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import build.bazel.remote.execution.v2.BatchReadBlobsRequest;
+import build.bazel.remote.execution.v2.BatchReadBlobsResponse;
+import build.bazel.remote.execution.v2.BatchUpdateBlobsRequest;
+import build.bazel.remote.execution.v2.BatchUpdateBlobsResponse;
+import build.bazel.remote.execution.v2.Compressor;
+import build.bazel.remote.execution.v2.ContentAddressableStorageGrpc;
+import build.bazel.remote.execution.v2.ContentAddressableStorageGrpc.ContentAddressableStorageBlockingStub;
+import build.bazel.remote.execution.v2.Digest;
+import build.bazel.remote.execution.v2.Directory;
+import build.bazel.remote.execution.v2.DirectoryNode;
+import build.bazel.remote.execution.v2.FileNode;
+import build.bazel.remote.execution.v2.FindMissingBlobsRequest;
+import build.bazel.remote.execution.v2.FindMissingBlobsResponse;
+import build.bazel.remote.execution.v2.GetTreeRequest;
+import build.bazel.remote.execution.v2.GetTreeResponse;
+import build.bazel.remote.execution.v2.SplitBlobRequest;
+import com.github.luben.zstd.Zstd;
+import com.google.protobuf.ByteString;
+import io.bazelcache.digest.DigestFunction;
+import io.bazelcache.storage.BlobKey;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class CasServiceTest {
+  GrpcServerFixture f;
+  ContentAddressableStorageBlockingStub cas;
+  InstrumentedStore instrumented;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    f = new GrpcServerFixture(GrpcOptions.defaults().withMaxBlobSize(1 << 20), true,
+        s -> instrumented = new InstrumentedStore(s));
+    cas = ContentAddressableStorageGrpc.newBlockingStub(f.channel);
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    f.close();
+  }
+
+  static Status.Code code(Runnable r) {
+    try {
+      r.run();
+    } catch (StatusRuntimeException e) {
+      return e.getStatus().getCode();
+    }
+    return Status.Code.OK;
+  }
+
+  void put(byte[] data) throws Exception {
+    f.store.put(BlobKey.cas(io.bazelcache.digest.Digest.of(DigestFunction.SHA256, data)), data);
+  }
+
+  @Test
+  void findMissingBlobs() throws Exception {
+    byte[] a = random(100, 1);
+    byte[] b = random(200, 2);
+    put(a);
+    Digest empty = proto(new byte[0]);
+    FindMissingBlobsResponse r = cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
+        .addBlobDigests(proto(a)).addBlobDigests(proto(b)).addBlobDigests(empty).build());
+    assertThat(r.getMissingBlobDigestsList()).containsExactly(proto(b));
+    // One store call for the whole request, no per-digest lookups.
+    assertThat(instrumented.findMissingCalls.get()).isEqualTo(1);
+    assertThat(instrumented.containsCalls.get()).isZero();
+  }
+
+  @Test
+  void batchUpdateOnAFullStoreIsResourceExhaustedPerItem() {
+    instrumented.full.set(true);
+    byte[] a = random(100, 50);
+    BatchUpdateBlobsResponse r = cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .addRequests(req(proto(a), a, Compressor.Value.IDENTITY))
+        .addRequests(req(proto(new byte[0]), new byte[0], Compressor.Value.IDENTITY)).build());
+    assertThat(r.getResponses(0).getStatus().getCode())
+        .isEqualTo(Status.Code.RESOURCE_EXHAUSTED.value());
+    assertThat(r.getResponses(1).getStatus().getCode()).isZero(); // the empty blob needs no room
+    assertThat(f.store.entries()).isEmpty();
+  }
+
+  @Test
+  void getTreePagesStayUnderTheMessageLimit() throws Exception {
+    // 40 directories of about 200 KiB each: 8 MiB in all, more than one 4 MiB message.
+    Directory.Builder root = Directory.newBuilder();
+    for (int i = 0; i < 40; i++) {
+      Directory.Builder big = Directory.newBuilder();
+      for (int j = 0; j < 800; j++) {
+        big.addFiles(FileNode.newBuilder().setName(i + "-" + j + "-" + "n".repeat(180))
+            .setDigest(proto(new byte[] {(byte) j})));
+      }
+      byte[] b = big.build().toByteArray();
+      put(b);
+      root.addDirectories(DirectoryNode.newBuilder().setName("d" + i).setDigest(proto(b)));
+    }
+    byte[] r = root.build().toByteArray();
+    put(r);
+    Iterator<GetTreeResponse> it = cas.getTree(GetTreeRequest.newBuilder().setRootDigest(proto(r)).build());
+    int pages = 0;
+    int dirs = 0;
+    while (it.hasNext()) {
+      GetTreeResponse p = it.next();
+      assertThat(p.getSerializedSize()).isLessThanOrEqualTo(4 * 1024 * 1024);
+      pages++;
+      dirs += p.getDirectoriesCount();
+    }
+    assertThat(dirs).isEqualTo(41);
+    assertThat(pages).isGreaterThanOrEqualTo(2);
+  }
+
+  @Test
+  void findMissingBlobsRejectsBadDigest() {
+    Digest bad = Digest.newBuilder().setHash("xyz").setSizeBytes(1).build();
+    assertThat(code(() -> cas.findMissingBlobs(
+        FindMissingBlobsRequest.newBuilder().addBlobDigests(bad).build())))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+    Digest negative = Digest.newBuilder().setHash("a".repeat(64)).setSizeBytes(-1).build();
+    assertThat(code(() -> cas.findMissingBlobs(
+        FindMissingBlobsRequest.newBuilder().addBlobDigests(negative).build())))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+    // An unknown digest function number.
+    assertThat(code(() -> cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
+        .setDigestFunctionValue(42).addBlobDigests(proto(new byte[] {1})).build())))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+    // SHA-1 is a known function that this server does not serve.
+    assertThat(code(() -> cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
+        .setDigestFunction(build.bazel.remote.execution.v2.DigestFunction.Value.SHA1)
+        .addBlobDigests(proto(new byte[] {1})).build())))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+  }
+
+  @Test
+  void batchUpdateStoresItemsAndReportsPerItemStatus() {
+    byte[] a = random(1000, 3);
+    byte[] b = random(5000, 4);
+    byte[] c = random(300, 5);
+    byte[] bCompressed = Zstd.compress(b);
+    BatchUpdateBlobsResponse r = cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .addRequests(req(proto(a), a, Compressor.Value.IDENTITY))
+        .addRequests(req(proto(b), bCompressed, Compressor.Value.ZSTD))
+        // Wrong content for the digest.
+        .addRequests(req(proto(c), random(300, 6), Compressor.Value.IDENTITY))
+        // Wrong length.
+        .addRequests(req(proto(c), new byte[10], Compressor.Value.IDENTITY))
+        // Unsupported compressor.
+        .addRequests(req(proto(c), c, Compressor.Value.DEFLATE))
+        // Corrupt zstd.
+        .addRequests(req(proto(c), c, Compressor.Value.ZSTD))
+        .build());
+    List<Integer> codes = r.getResponsesList().stream().map(x -> x.getStatus().getCode()).toList();
+    int invalid = Status.Code.INVALID_ARGUMENT.value();
+    assertThat(codes).containsExactly(0, 0, invalid, invalid, invalid, invalid);
+    assertThat(r.getResponses(1).getDigest()).isEqualTo(proto(b));
+    assertThat(f.store.entries()).hasSize(2);
+    assertThat(f.store.entries().get(key(a))).isEqualTo(a);
+    assertThat(f.store.entries().get(key(b))).isEqualTo(b);
+  }
+
+  @Test
+  void batchUpdateOverLimitsIsRejected() {
+    // Over max_batch_total_size_bytes (4 MiB) in total: the whole call fails, nothing stored.
+    BatchUpdateBlobsRequest.Builder big = BatchUpdateBlobsRequest.newBuilder();
+    for (int i = 0; i < 5; i++) {
+      byte[] d = random(1000 * 1000, 10 + i);
+      big.addRequests(req(proto(d), d, Compressor.Value.IDENTITY));
+    }
+    assertThat(code(() -> cas.batchUpdateBlobs(big.build()))).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    // A malformed digest fails the whole call.
+    byte[] ok = random(10, 20);
+    assertThat(code(() -> cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .addRequests(req(proto(ok), ok, Compressor.Value.IDENTITY))
+        .addRequests(req(Digest.newBuilder().setHash("nope").build(), ok, Compressor.Value.IDENTITY))
+        .build()))).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(f.store.entries()).isEmpty();
+    // Over max blob size (1 MiB here): per-item INVALID_ARGUMENT.
+    byte[] tooBig = random((1 << 20) + 1, 21);
+    BatchUpdateBlobsResponse r = cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .addRequests(req(proto(tooBig), tooBig, Compressor.Value.IDENTITY)).build());
+    assertThat(r.getResponses(0).getStatus().getCode())
+        .isEqualTo(Status.Code.INVALID_ARGUMENT.value());
+    assertThat(f.store.entries()).isEmpty();
+  }
+
+  @Test
+  void batchReadReturnsDataMissingAndCompressed() throws Exception {
+    byte[] a = new byte[20000]; // compressible
+    byte[] b = random(100, 7);
+    put(a);
+    put(b);
+    byte[] missing = random(10, 8);
+    BatchReadBlobsResponse r = cas.batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+        .addDigests(proto(a)).addDigests(proto(b)).addDigests(proto(missing))
+        .addDigests(proto(new byte[0])).build());
+    assertThat(r.getResponsesList()).hasSize(4);
+    assertThat(r.getResponses(0).getData().toByteArray()).isEqualTo(a);
+    assertThat(r.getResponses(0).getCompressor()).isEqualTo(Compressor.Value.IDENTITY);
+    assertThat(r.getResponses(1).getData().toByteArray()).isEqualTo(b);
+    assertThat(r.getResponses(2).getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND.value());
+    assertThat(r.getResponses(3).getStatus().getCode()).isZero();
+    assertThat(r.getResponses(3).getData().size()).isZero();
+
+    BatchReadBlobsResponse z = cas.batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+        .addDigests(proto(a)).addAcceptableCompressors(Compressor.Value.ZSTD).build());
+    assertThat(z.getResponses(0).getCompressor()).isEqualTo(Compressor.Value.ZSTD);
+    assertThat(z.getResponses(0).getData().size()).isLessThan(a.length);
+    assertThat(Zstd.decompress(z.getResponses(0).getData().toByteArray(), a.length)).isEqualTo(a);
+
+    assertThat(code(() -> cas.batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+        .addDigests(Digest.newBuilder().setHash("zz").build()).build())))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+  }
+
+  @Test
+  void blake3BatchRoundTripIsKeptApartFromSha256() {
+    byte[] data = random(500, 30);
+    io.bazelcache.digest.Digest b3 = io.bazelcache.digest.Digest.of(DigestFunction.BLAKE3, data);
+    BatchUpdateBlobsResponse u = cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .setDigestFunction(build.bazel.remote.execution.v2.DigestFunction.Value.BLAKE3)
+        .addRequests(req(proto(b3), data, Compressor.Value.IDENTITY)).build());
+    assertThat(u.getResponses(0).getStatus().getCode()).isZero();
+    assertThat(f.store.entries()).containsOnlyKeys(BlobKey.cas(b3));
+
+    // Same hex string looked up as SHA-256: missing.
+    FindMissingBlobsResponse m = cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
+        .addBlobDigests(proto(b3)).build());
+    assertThat(m.getMissingBlobDigestsList()).containsExactly(proto(b3));
+    m = cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
+        .setDigestFunction(build.bazel.remote.execution.v2.DigestFunction.Value.BLAKE3)
+        .addBlobDigests(proto(b3)).build());
+    assertThat(m.getMissingBlobDigestsList()).isEmpty();
+
+    BatchReadBlobsResponse r = cas.batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+        .setDigestFunction(build.bazel.remote.execution.v2.DigestFunction.Value.BLAKE3)
+        .addDigests(proto(b3)).build());
+    assertThat(r.getResponses(0).getData().toByteArray()).isEqualTo(data);
+
+    // A SHA-256 upload of data under its BLAKE3 hash is a digest mismatch.
+    BatchUpdateBlobsResponse wrong = cas.batchUpdateBlobs(BatchUpdateBlobsRequest.newBuilder()
+        .addRequests(req(proto(b3), data, Compressor.Value.IDENTITY)).build());
+    assertThat(wrong.getResponses(0).getStatus().getCode())
+        .isEqualTo(Status.Code.INVALID_ARGUMENT.value());
+  }
+
+  @Test
+  void getTreePaginatesOverEveryDirectoryOnce() throws Exception {
+    // A tree of 1 + 10 + 10*10 directories, plus a shared subdirectory referenced twice and a missing
+    // subtree that must be omitted.
+    byte[] shared = Directory.newBuilder()
+        .addFiles(FileNode.newBuilder().setName("s").setDigest(proto(new byte[] {9}))).build()
+        .toByteArray();
+    put(shared);
+    Digest missing = proto(Directory.newBuilder()
+        .addFiles(FileNode.newBuilder().setName("gone")).build().toByteArray());
+    Set<Digest> all = new HashSet<>();
+    all.add(proto(shared));
+    Directory.Builder root = Directory.newBuilder();
+    for (int i = 0; i < 10; i++) {
+      Directory.Builder mid = Directory.newBuilder();
+      for (int j = 0; j < 10; j++) {
+        byte[] leaf = Directory.newBuilder()
+            .addFiles(FileNode.newBuilder().setName("f" + i + "_" + j)
+                .setDigest(proto(new byte[] {(byte) i, (byte) j})))
+            .build().toByteArray();
+        put(leaf);
+        all.add(proto(leaf));
+        mid.addDirectories(DirectoryNode.newBuilder().setName("d" + j).setDigest(proto(leaf)));
+      }
+      mid.addDirectories(DirectoryNode.newBuilder().setName("shared").setDigest(proto(shared)));
+      if (i == 3) {
+        mid.addDirectories(DirectoryNode.newBuilder().setName("x").setDigest(missing));
+      }
+      byte[] m = mid.build().toByteArray();
+      put(m);
+      all.add(proto(m));
+      root.addDirectories(DirectoryNode.newBuilder().setName("m" + i).setDigest(proto(m)));
+    }
+    byte[] r = root.build().toByteArray();
+    put(r);
+    all.add(proto(r));
+    assertThat(all).hasSize(112);
+
+    List<Directory> seen = new ArrayList<>();
+    String token = "";
+    int calls = 0;
+    do {
+      // Each call streams from the token on; take only its first page to exercise the tokens.
+      Iterator<GetTreeResponse> it = cas.getTree(GetTreeRequest.newBuilder()
+          .setRootDigest(proto(r)).setPageSize(7).setPageToken(token).build());
+      GetTreeResponse page = it.next();
+      assertThat(page.getDirectoriesCount()).isBetween(1, 7);
+      seen.addAll(page.getDirectoriesList());
+      token = page.getNextPageToken();
+      calls++;
+      while (it.hasNext()) {
+        it.next();
+      }
+    } while (!token.isEmpty());
+    assertThat(calls).isEqualTo((112 + 6) / 7);
+    Set<Digest> got = new HashSet<>();
+    for (Directory d : seen) {
+      assertThat(got.add(proto(d.toByteArray()))).isTrue();
+    }
+    assertThat(got).isEqualTo(all);
+
+    // One call without a token streams every page.
+    List<Directory> streamed = new ArrayList<>();
+    Iterator<GetTreeResponse> it = cas.getTree(
+        GetTreeRequest.newBuilder().setRootDigest(proto(r)).setPageSize(10).build());
+    int pages = 0;
+    while (it.hasNext()) {
+      GetTreeResponse p = it.next();
+      pages++;
+      streamed.addAll(p.getDirectoriesList());
+      assertThat(p.getNextPageToken().isEmpty()).isEqualTo(!it.hasNext());
+    }
+    assertThat(pages).isEqualTo(12);
+    assertThat(streamed).isEqualTo(seen);
+  }
+
+  @Test
+  void getTreeErrors() throws Exception {
+    byte[] root = Directory.newBuilder().build().toByteArray();
+    Digest absent = proto(random(50, 40));
+    assertThat(code(() -> cas.getTree(GetTreeRequest.newBuilder().setRootDigest(absent).build())
+        .hasNext())).isEqualTo(Status.Code.NOT_FOUND);
+    byte[] dir = Directory.newBuilder().addFiles(FileNode.newBuilder().setName("a")).build()
+        .toByteArray();
+    put(dir);
+    assertThat(code(() -> cas.getTree(GetTreeRequest.newBuilder().setRootDigest(proto(dir))
+        .setPageToken("garbage").build()).hasNext())).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(code(() -> cas.getTree(GetTreeRequest.newBuilder().setRootDigest(proto(dir))
+        .setPageSize(-1).build()).hasNext())).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(code(() -> cas.getTree(GetTreeRequest.newBuilder()
+        .setRootDigest(Digest.newBuilder().setHash("q")).build()).hasNext()))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+    // A token from another root is refused.
+    String otherToken = CasService.encodeToken(
+        io.bazelcache.digest.Digest.of(DigestFunction.SHA256, root), 1);
+    assertThat(code(() -> cas.getTree(GetTreeRequest.newBuilder().setRootDigest(proto(dir))
+        .setPageToken(otherToken).build()).hasNext())).isEqualTo(Status.Code.INVALID_ARGUMENT);
+  }
+
+  @Test
+  void splitBlobIsUnimplemented() {
+    assertThat(code(() -> cas.splitBlob(SplitBlobRequest.getDefaultInstance())))
+        .isEqualTo(Status.Code.UNIMPLEMENTED);
+  }
+
+  @Test
+  void getTreeEmptyBlobAsRootIsAnEmptyDirectory() {
+    Iterator<GetTreeResponse> it = cas.getTree(
+        GetTreeRequest.newBuilder().setRootDigest(proto(new byte[0])).build());
+    GetTreeResponse p = it.next();
+    assertThat(p.getDirectoriesList()).containsExactly(Directory.getDefaultInstance());
+    assertThat(p.getNextPageToken()).isEmpty();
+    assertThat(it.hasNext()).isFalse();
+  }
+
+  static BlobKey key(byte[] data) {
+    return BlobKey.cas(io.bazelcache.digest.Digest.of(DigestFunction.SHA256, data));
+  }
+
+  static BatchUpdateBlobsRequest.Request req(Digest d, byte[] data, Compressor.Value c) {
+    return BatchUpdateBlobsRequest.Request.newBuilder()
+        .setDigest(d).setData(ByteString.copyFrom(data)).setCompressor(c).build();
+  }
+}
