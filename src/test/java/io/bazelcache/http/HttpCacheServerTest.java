@@ -320,7 +320,7 @@ class HttpCacheServerTest {
     }
     try (RawHttp c = new RawHttp(server.port())) {
       c.send("GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n");
-      assertThat(c.read().status()).isEqualTo(404);
+      assertThat(c.read().status()).isEqualTo(400);
       c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
       assertThat(c.read().status()).isEqualTo(404);
     }
