@@ -62,6 +62,9 @@ public final class CacheMetrics {
   private final double[] durationBuckets;
 
   private final Counter incoming;
+  /** [method (get, contains)][kind][hit, miss], resolved once: the store decorator is on every request's path. */
+  private final io.prometheus.metrics.core.datapoints.CounterDataPoint[] incomingPoints =
+      new io.prometheus.metrics.core.datapoints.CounterDataPoint[2 * Kind.values().length * 2];
   private final Histogram httpDuration; // always bazel_remote_http_request_duration_seconds
   private final Histogram httpDurationUnprefixed; // http_request_duration_seconds, unless http_metrics_prefix
   private final Histogram httpResponseSize;
@@ -88,10 +91,11 @@ public final class CacheMetrics {
     incoming = Counter.builder().name(PREFIX + "incoming_requests")
         .help("The number of incoming cache requests")
         .labelNames("method", "kind", "status").withoutExemplars().register(registry);
+    int i = 0;
     for (String method : List.of("get", "contains")) {
       for (Kind kind : Kind.values()) {
         for (String status : List.of("hit", "miss")) {
-          incoming.initLabelValues(method, kind.dirName(), status);
+          incomingPoints[i++] = incoming.labelValues(method, kind.dirName(), status);
         }
       }
     }
@@ -156,7 +160,8 @@ public final class CacheMetrics {
   }
 
   void countIncoming(String method, Kind kind, boolean hit) {
-    incoming.labelValues(method, kind.dirName(), hit ? "hit" : "miss").inc();
+    incomingPoints[(method.equals("get") ? 0 : 2 * Kind.values().length) + 2 * kind.ordinal() + (hit ? 0 : 1)]
+        .inc();
   }
 
   /** The HTTP server's observer: go-http-metrics' three families plus {@code bazel_remote_http_request_total}. */
@@ -164,7 +169,7 @@ public final class CacheMetrics {
     return new HttpCacheOptions.RequestObserver() {
       @Override
       public void onStart(String handler) {
-        httpInflight.labelValues(handler).inc();
+        httpInflight.labelValues(bounded(handler)).inc();
       }
 
       @Override
@@ -174,6 +179,8 @@ public final class CacheMetrics {
 
       @Override
       public void onRequest(String handler, String method, int status, long nanos, long responseBytes) {
+        handler = bounded(handler);
+        method = bounded(method);
         httpInflight.labelValues(handler).dec();
         String code = Integer.toString(status);
         double seconds = nanos / 1e9;
@@ -185,6 +192,14 @@ public final class CacheMetrics {
         httpRequests.labelValues(code).inc();
       }
     };
+  }
+
+  private static final java.util.Set<String> KNOWN_LABELS = java.util.Set.of("GET", "HEAD", "PUT", "POST",
+      "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "status", "metrics");
+
+  /** Keeps label cardinality bounded: a client can send any method token; unknown ones become "other". */
+  static String bounded(String label) {
+    return KNOWN_LABELS.contains(label) ? label : "other";
   }
 
   /**

@@ -91,8 +91,10 @@ final class GrpcInterceptor implements ServerInterceptor {
 
       @Override
       public void onCancel() {
-        // The client went away (or the deadline passed) before the server closed the call.
-        wrapped.finish(Status.Code.CANCELLED);
+        // The client went away, or the deadline passed, before the server closed the call.
+        io.grpc.Deadline deadline = io.grpc.Context.current().getDeadline();
+        wrapped.finish(deadline != null && deadline.isExpired() ? Status.Code.DEADLINE_EXCEEDED
+            : Status.Code.CANCELLED);
         super.onCancel();
       }
     };

@@ -239,6 +239,54 @@ class MetricsEndpointTest {
   }
 
   @Test
+  void cancelledCallsAndOddMethodsAreLabelledSafely() throws Exception {
+    CacheServer s = start("--enable_endpoint_metrics");
+    int status = send(s, "FROBNICATE", "/cas/" + sha(new byte[] {1}), null).statusCode();
+    assertThat(status).isGreaterThanOrEqualTo(400);
+
+    // A ByteStream upload the client abandons half-way.
+    ManagedChannel ch = channel(s);
+    byte[] data = random(1000, 5);
+    java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+    io.grpc.stub.StreamObserver<com.google.bytestream.ByteStreamProto.WriteRequest> up =
+        com.google.bytestream.ByteStreamGrpc.newStub(ch).write(new io.grpc.stub.StreamObserver<>() {
+          @Override
+          public void onNext(com.google.bytestream.ByteStreamProto.WriteResponse v) {}
+
+          @Override
+          public void onError(Throwable t) {
+            ended.countDown();
+          }
+
+          @Override
+          public void onCompleted() {
+            ended.countDown();
+          }
+        });
+    up.onNext(com.google.bytestream.ByteStreamProto.WriteRequest.newBuilder()
+        .setResourceName("uploads/" + java.util.UUID.randomUUID() + "/blobs/" + sha(data) + "/" + data.length)
+        .setData(com.google.protobuf.ByteString.copyFrom(data, 0, 100)).build());
+    up.onError(new RuntimeException("client gives up"));
+    assertThat(ended.await(10, TimeUnit.SECONDS)).isTrue();
+
+    String[] write = {"grpc_type=client_stream", "grpc_service=google.bytestream.ByteStream", "grpc_method=Write"};
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    Scrape m = scrape(s);
+    while (Double.isNaN(m.value("grpc_server_handled_total", write)) && System.nanoTime() < deadline) {
+      Thread.sleep(50);
+      m = scrape(s);
+    }
+    assertThat(m.value("grpc_server_started_total", write)).isEqualTo(1);
+    assertThat(m.value("grpc_server_handled_total", append(write, "grpc_code=Canceled"))).isEqualTo(1);
+    assertThat(m.value("grpc_server_handled_total", write)).isEqualTo(1);
+
+    assertThat(m.labelValues("http_request_duration_seconds_count", "method")).contains("other")
+        .doesNotContain("FROBNICATE");
+    assertThat(m.value("http_requests_inflight", "handler=other")).isZero();
+    assertThat(m.value("bazel_remote_http_request_total", "code=" + status)).isEqualTo(1);
+  }
+
+  @Test
   void metricsEndpointIsNotFoundUnlessEnabled() throws Exception {
     CacheServer s = start();
     HttpResponse<byte[]> r = send(s, "GET", "/metrics", null);
