@@ -2,10 +2,12 @@
 # HTTP cache throughput/latency of bazel-cache (storage_mode zstd and uncompressed) against nginx WebDAV,
 # measured in the same run by the same load generator (io.bazelcache.bench.HttpLoadBench) with the same blobs.
 #
-#   bench/http-vs-nginx.sh [--quick] [--keep]
+#   bench/http-vs-nginx.sh [--quick] [--keep] [--only TEST,TEST] [--seed N]
 #
 #   --quick  small counts and 2 s per test (about a minute and a half): checks that the tooling works
 #   --keep   keep the servers' data dirs and logs under /tmp (printed at the end)
+#   --only   run only some tests (ids: put-4k get-4k miss put-1m get-1m put-64m get-64m put-text
+#            get-text-zstd); --seed changes the blobs. Both are passed to the load generator.
 #
 # Env: NGINX_WEBDAV (default /work/shared/tools/nginx-webdav-cache.sh), BC_JAVA_OPTS (bazel-cache JVM
 # options, default none), BENCH_JAVA_OPTS (load generator JVM options, default -Xmx2g).
@@ -17,12 +19,15 @@ ROOT=$PWD
 
 QUICK=
 KEEP=
-for a in "$@"; do
-  case $a in
+GEN_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
     --quick) QUICK=--quick ;;
     --keep) KEEP=1 ;;
-    *) echo "usage: $0 [--quick] [--keep]" >&2; exit 2 ;;
+    --only|--seed) [[ $# -ge 2 ]] || { echo "$1 needs a value" >&2; exit 2; }; GEN_ARGS+=("$1" "$2"); shift ;;
+    *) echo "usage: $0 [--quick] [--keep] [--only TEST,...] [--seed N]" >&2; exit 2 ;;
   esac
+  shift
 done
 
 NGINX_WEBDAV=${NGINX_WEBDAV:-/work/shared/tools/nginx-webdav-cache.sh}
@@ -102,7 +107,7 @@ done
 mkdir -p target
 out="$ROOT/target/http-vs-nginx-$(date +%Y%m%d-%H%M%S).md"
 set +e
-bench/run.sh HttpLoadBench $QUICK --out "$out" \
+bench/run.sh HttpLoadBench $QUICK "${GEN_ARGS[@]}" --out "$out" \
   --target "nginx=http://127.0.0.1:$NGINX_PORT" \
   --target "bc-zstd=http://127.0.0.1:${BC_PORT[zstd]}" \
   --target "bc-uncompressed=http://127.0.0.1:${BC_PORT[uncompressed]}" \

@@ -48,8 +48,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>With {@code --pids name=pid,pid...} the server's CPU time (user + system, from /proc) during each test is also
  * reported per request: far less sensitive to other load on the machine than wall-clock rates.
  *
- * <p>Usage: {@code HttpLoadBench [--quick] [--seed N] [--out table.md] [--pids name=pid,...]
- * --target name=http://127.0.0.1:PORT ...}
+ * <p>Usage: {@code HttpLoadBench [--quick] [--only put-4k,get-4k,...] [--seed N] [--out table.md]
+ * [--pids name=pid,...] --target name=http://127.0.0.1:PORT ...}
  */
 public final class HttpLoadBench {
   private static final int KIB = 1024;
@@ -81,6 +81,7 @@ public final class HttpLoadBench {
     boolean quick = false;
     long seed = 20261123L;
     Path out = null;
+    List<String> only = null;
     List<String> targetSpecs = new ArrayList<>();
     Map<String, long[]> pids = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
@@ -89,6 +90,7 @@ public final class HttpLoadBench {
         case "--seed" -> seed = Long.parseLong(args[++i]);
         case "--out" -> out = Path.of(args[++i]);
         case "--target" -> targetSpecs.add(args[++i]);
+        case "--only" -> only = List.of(args[++i].split(","));
         case "--pids" -> {
           String[] kv = args[++i].split("=", 2);
           pids.put(kv[0], Arrays.stream(kv[1].split(",")).filter(s -> !s.isBlank()).mapToLong(Long::parseLong)
@@ -111,7 +113,7 @@ public final class HttpLoadBench {
     BlobSet large = new BlobSet("random", 64 * MIB, quick ? 4 : 16, seed + 2, false);
     BlobSet text = new BlobSet("text", MIB, quick ? 120 : 1500, seed + 3, true);
     BlobSet warm = new BlobSet("random", 64 * KIB, quick ? 200 : 2000, seed + 4, false);
-    List<Test> tests = List.of(
+    List<Test> all = List.of(
         new Test("put-4k", "PUT 4 KiB random", Kind.PUT, small, 16, small.count, sec, false),
         new Test("get-4k", "GET 4 KiB (stored, warm page cache)", Kind.GET, small, 16, quick ? 20_000 : 400_000, sec,
             false),
@@ -125,6 +127,11 @@ public final class HttpLoadBench {
         new Test("put-text", "PUT 1 MiB text (compressible)", Kind.PUT, text, 8, text.count, sec, false),
         new Test("get-text-zstd", "GET 1 MiB text, Accept-Encoding: zstd", Kind.GET, text, 8, quick ? 2_000 : 40_000,
             sec, true));
+    List<String> selected = only;
+    List<Test> tests = selected == null ? all : all.stream().filter(t -> selected.contains(t.id())).toList();
+    if (tests.isEmpty()) {
+      usage("--only matches no test; tests: " + all.stream().map(Test::id).toList());
+    }
 
     PrintStream o = System.out;
     o.printf("HttpLoadBench %s: %s, seed %d, cores %d, java %s, load average %s%n", quick ? "quick" : "full",
@@ -154,6 +161,11 @@ public final class HttpLoadBench {
         if (test.kind() == Kind.PUT) {
           r = runAndStore(t, test, stored, o);
         } else {
+          if (test.kind() == Kind.GET && !stored.get(t).containsKey(test.set())) {
+            // --only without the matching upload: store the blobs first (untimed)
+            runAndStore(t, new Test("fill", "fill", Kind.PUT, test.set(), test.connections(), test.set().count,
+                600, false), stored, o);
+          }
           int[] have = test.kind() == Kind.MISS ? null : stored.get(t).get(test.set());
           r = run(t, test, have);
         }
@@ -181,7 +193,7 @@ public final class HttpLoadBench {
 
   private static void usage(String msg) {
     System.err.println(msg);
-    System.err.println("usage: HttpLoadBench [--quick] [--seed N] [--out FILE] [--pids name=pid,pid...] "
+    System.err.println("usage: HttpLoadBench [--quick] [--only test,test] [--seed N] [--out FILE] [--pids name=pid,...] "
         + "--target name=http://127.0.0.1:PORT [--target ...]   (the first target is the baseline)");
     System.exit(2);
   }
