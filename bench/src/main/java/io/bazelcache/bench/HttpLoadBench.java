@@ -109,9 +109,9 @@ public final class HttpLoadBench {
 
     double sec = quick ? 2.0 : 20.0;
     BlobSet small = new BlobSet("random", 4 * KIB, quick ? 4000 : 60_000, seed, false);
-    BlobSet medium = new BlobSet("random", MIB, quick ? 120 : 1500, seed + 1, false);
+    BlobSet medium = new BlobSet("random", MIB, quick ? 120 : 1000, seed + 1, false);
     BlobSet large = new BlobSet("random", 64 * MIB, quick ? 4 : 16, seed + 2, false);
-    BlobSet text = new BlobSet("text", MIB, quick ? 120 : 1500, seed + 3, true);
+    BlobSet text = new BlobSet("text", MIB, quick ? 120 : 1000, seed + 3, true);
     BlobSet warm = new BlobSet("random", 64 * KIB, quick ? 200 : 2000, seed + 4, false);
     List<Test> all = List.of(
         new Test("put-4k", "PUT 4 KiB random", Kind.PUT, small, 16, small.count, sec, false),
