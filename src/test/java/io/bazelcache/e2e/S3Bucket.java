@@ -42,7 +42,7 @@ final class S3Bucket {
   private static final Pattern LOCAL_FILE = Pattern.compile("([0-9a-f]{64})-(\\d+)(\\.zst)?");
   /** One of S3Proxy's per-request counters: {@code http_server_request_duration_seconds_count{labels} N}. */
   private static final Pattern COUNT_LINE =
-      Pattern.compile("(?m)^http_server_request_duration_seconds_count\\{([^}]*)\\} ([0-9.eE+]+)$");
+      Pattern.compile("(?m)^http_server_request_duration_seconds_(count|sum)\\{([^}]*)\\} ([0-9.eE+-]+)$");
   /**
    * A temporary file of S3Proxy's filesystem backend ({@code <key>-<uuid>}): an upload it had not finished when it
    * was killed. It is not an object we wrote, and the backend never serves it under the real key.
@@ -182,6 +182,15 @@ final class S3Bucket {
    * e.g. {@code "HEAD HeadObject 200" -> 12}. Empty while S3Proxy is down.
    */
   Map<String, Long> requestCounts() {
+    return scrape("count");
+  }
+
+  /** S3Proxy's time spent answering, in microseconds, keyed like {@link #requestCounts()}. */
+  Map<String, Long> requestMicros() {
+    return scrape("sum");
+  }
+
+  private Map<String, Long> scrape(String series) {
     String text;
     try {
       HttpResponse<String> r = http.send(HttpRequest.newBuilder(s3.metricsUri()).timeout(Duration.ofSeconds(10))
@@ -196,15 +205,36 @@ final class S3Bucket {
     }
     Map<String, Long> counts = new TreeMap<>();
     for (Matcher line = COUNT_LINE.matcher(text); line.find(); ) {
+      if (!line.group(1).equals(series)) {
+        continue;
+      }
       Map<String, String> labels = new TreeMap<>();
-      for (Matcher l = LABEL.matcher(line.group(1)); l.find(); ) {
+      for (Matcher l = LABEL.matcher(line.group(2)); l.find(); ) {
         labels.put(l.group(1), l.group(2));
       }
       String key = labels.get("http_request_method") + " " + labels.get("s3_operation") + " "
           + labels.get("http_response_status_code");
-      counts.merge(key, (long) Double.parseDouble(line.group(2)), Long::sum);
+      double value = Double.parseDouble(line.group(3));
+      counts.merge(key, series.equals("sum") ? Math.round(value * 1e6) : (long) value, Long::sum);
     }
     return counts;
+  }
+
+  /**
+   * {@link #requestCounts()} once two reads 200 ms apart agree: S3Proxy records a request after answering it, so a
+   * count read right after a build could miss the build's last requests and put them in the next window.
+   */
+  Map<String, Long> settledRequestCounts() {
+    Map<String, Long> last = requestCounts();
+    for (int i = 0; i < 50; i++) {
+      sleep(200);
+      Map<String, Long> now = requestCounts();
+      if (now.equals(last)) {
+        return now;
+      }
+      last = now;
+    }
+    return last;
   }
 
   /** {@code after - before}, without the entries that did not change. */

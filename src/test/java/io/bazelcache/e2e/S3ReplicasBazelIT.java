@@ -110,13 +110,18 @@ class S3ReplicasBazelIT {
     System.out.printf("[e2e-s3] replica A uploaded %d entries, all in the bucket %d ms after the build; objects %s%n",
         expected.size(), drain.toMillis(), objects);
 
-    // Replica B has an empty local directory: everything comes from the bucket.
+    // Replica B has an empty local directory: everything comes from the bucket. Both replicas have talked to S3
+    // before the timed builds (as long-running replicas have), so neither time includes the S3 client's warm-up.
+    warmUp(a);
+    warmUp(b);
     bazel.clean().assertSuccess();
-    Map<String, Long> before = bucket.requestCounts();
+    Map<String, Long> before = bucket.settledRequestCounts();
+    Map<String, Long> microsBefore = bucket.requestMicros();
     long start = System.nanoTime();
     Bazel.Result throughB = bazel.build("--remote_cache=grpc://" + grpcB, "//...").assertSuccess();
     long emptyReplicaMillis = (System.nanoTime() - start) / 1_000_000;
-    Map<String, Long> emptyReplicaRequests = S3Bucket.delta(before, bucket.requestCounts());
+    Map<String, Long> emptyReplicaRequests = S3Bucket.delta(before, bucket.settledRequestCounts());
+    Map<String, Long> emptyReplicaS3Micros = S3Bucket.delta(microsBefore, bucket.requestMicros());
     assertAllHits(throughB, spawns);
     assertThat(readOutputs(bin)).as("outputs through replica B").containsOnlyKeys(built.keySet())
         .allSatisfy((name, bytes) -> assertThat(bytes).as(name).isEqualTo(built.get(name)));
@@ -125,11 +130,11 @@ class S3ReplicasBazelIT {
 
     // Replica A has everything locally: no S3 request at all.
     bazel.clean().assertSuccess();
-    before = bucket.requestCounts();
+    before = bucket.settledRequestCounts();
     start = System.nanoTime();
     Bazel.Result throughA = bazel.build("--remote_cache=grpc://" + grpcA, "//...").assertSuccess();
     long fullReplicaMillis = (System.nanoTime() - start) / 1_000_000;
-    Map<String, Long> fullReplicaRequests = S3Bucket.delta(before, bucket.requestCounts());
+    Map<String, Long> fullReplicaRequests = S3Bucket.delta(before, bucket.settledRequestCounts());
     assertAllHits(throughA, spawns);
     assertThat(fullReplicaRequests).as("S3 requests of a warm build through the replica that has everything")
         .isEmpty();
@@ -141,10 +146,10 @@ class S3ReplicasBazelIT {
     List<Map<String, Long>> minimal = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
       bazel.clean().assertSuccess();
-      before = bucket.requestCounts();
+      before = bucket.settledRequestCounts();
       Bazel.Result r = bazel.build("--remote_cache=grpc://" + grpcC, "--remote_download_minimal", "//...")
           .assertSuccess();
-      minimal.add(S3Bucket.delta(before, bucket.requestCounts()));
+      minimal.add(S3Bucket.delta(before, bucket.settledRequestCounts()));
       assertAllHits(r, spawns);
     }
     assertThat(S3Bucket.requests(minimal.get(0), "HEAD"))
@@ -157,8 +162,10 @@ class S3ReplicasBazelIT {
 
     System.out.printf("[e2e-s3] %s over gRPC, %d cacheable actions, %d objects in the bucket%n",
         version, spawns, expected.size());
-    System.out.printf("[e2e-s3] warm build through replica B (empty local dir): %d ms, S3 requests %s%n",
-        emptyReplicaMillis, emptyReplicaRequests);
+    System.out.printf("[e2e-s3] warm build through replica B (empty local dir): %d ms, S3 requests %s,"
+        + " S3Proxy busy answering them (µs) %s%n", emptyReplicaMillis, emptyReplicaRequests, emptyReplicaS3Micros);
+    System.out.printf("[e2e-s3] Bazel's own timing: through B %s; through A %s%n", elapsed(throughB),
+        elapsed(throughA));
     System.out.printf("[e2e-s3] warm build through replica A (everything local): %d ms, S3 requests %s%n",
         fullReplicaMillis, fullReplicaRequests);
     System.out.printf("[e2e-s3] --remote_download_minimal through replica C: 1st build S3 requests %s, 2nd %s%n",
@@ -249,6 +256,12 @@ class S3ReplicasBazelIT {
     c.close();
   }
 
+  /** Bazel's "Elapsed time: ..., Critical Path: ..." line. */
+  private static String elapsed(Bazel.Result r) {
+    return r.output().lines().filter(l -> l.contains("Elapsed time:")).reduce((x, y) -> y)
+        .map(l -> l.substring(l.indexOf("Elapsed time:"))).orElse("?");
+  }
+
   private static int spawns(Bazel.Result r) {
     return r.totalProcesses() - r.processes().getOrDefault("internal", 0);
   }
@@ -263,6 +276,24 @@ class S3ReplicasBazelIT {
         .isEqualTo(spawns);
     assertThat(r.output().lines().filter(l -> l.contains("Remote Cache") || l.contains("remote cache:")))
         .as("Bazel's complaints about the remote cache (log %s)", r.log()).isEmpty();
+  }
+
+  /** Twenty GETs of absent CAS blobs over HTTP: each is a local miss and an S3 GET that finds nothing. */
+  private static void warmUp(ServerProcess server) {
+    HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    for (int i = 0; i < 20; i++) {
+      String hash = E2e.sha256Hex(UUID.randomUUID().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      try {
+        int code = client.send(HttpRequest.newBuilder(server.baseUri().resolve("/cas/" + hash))
+            .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        assertThat(code).as("GET of an absent blob from %s", server).isEqualTo(404);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    }
   }
 
   private static int status(ServerProcess server) {
