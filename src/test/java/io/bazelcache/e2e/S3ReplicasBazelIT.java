@@ -205,8 +205,8 @@ class S3ReplicasBazelIT {
       Thread.sleep(20);
     }
     boolean buildWasRunning = !coldBuild.isDone();
-    int objectsBeforeKill = bucket.keys().size();
     s3.kill();
+    int objectsBeforeKill = bucket.keys().size(); // after the kill: uploads land concurrently until then
     Bazel.Result cold = coldBuild.get(Bazel.COMMAND_TIMEOUT.toMinutes() + 1, TimeUnit.MINUTES).assertSuccess();
     assertThat(buildWasRunning).as("the cold build was still running when S3 was killed (after %d uploads)",
         objectsBeforeKill).isTrue();
