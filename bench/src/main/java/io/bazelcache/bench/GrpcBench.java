@@ -23,7 +23,6 @@ import io.bazelcache.storage.DigestMismatchException;
 import io.bazelcache.storage.StoreStats;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -135,9 +134,19 @@ public final class GrpcBench {
       store.remove(BlobKey.cas(d));
       String name = "uploads/" + UUID.randomUUID() + "/blobs/" + d.hash() + "/" + d.sizeBytes();
       CompletableFuture<WriteResponse> done = new CompletableFuture<>();
+      Object readyLock = new Object();
       long t0 = System.nanoTime();
-      StreamObserver<WriteRequest> out = stub.write(new StreamObserver<>() {
+      var responses = new io.grpc.stub.ClientResponseObserver<WriteRequest, WriteResponse>() {
         WriteResponse last;
+
+        @Override
+        public void beforeStart(io.grpc.stub.ClientCallStreamObserver<WriteRequest> requestStream) {
+          requestStream.setOnReadyHandler(() -> {
+            synchronized (readyLock) {
+              readyLock.notifyAll();
+            }
+          });
+        }
 
         @Override
         public void onNext(WriteResponse v) {
@@ -147,17 +156,23 @@ public final class GrpcBench {
         @Override
         public void onError(Throwable t) {
           done.completeExceptionally(t);
+          synchronized (readyLock) {
+            readyLock.notifyAll();
+          }
         }
 
         @Override
         public void onCompleted() {
           done.complete(last);
         }
-      });
-      var call = (io.grpc.stub.ClientCallStreamObserver<WriteRequest>) out;
-      for (int off = 0; off < blob.length; off += chunk) {
-        while (!call.isReady()) {
-          Thread.onSpinWait();
+      };
+      var out = (io.grpc.stub.ClientCallStreamObserver<WriteRequest>) stub.write(responses);
+      for (int off = 0; off < blob.length && !done.isDone(); off += chunk) {
+        // Wait (without spinning: the client shares the cores with the server) for flow control.
+        synchronized (readyLock) {
+          while (!out.isReady() && !done.isDone()) {
+            readyLock.wait(100);
+          }
         }
         int n = Math.min(chunk, blob.length - off);
         WriteRequest.Builder b = WriteRequest.newBuilder().setWriteOffset(off)
