@@ -1,0 +1,165 @@
+package io.bazelcache.server;
+
+import io.bazelcache.ac.CompletenessCheckingStore;
+import io.bazelcache.config.Config;
+import io.bazelcache.config.ListenAddress;
+import io.bazelcache.grpc.GrpcCacheServer;
+import io.bazelcache.grpc.GrpcOptions;
+import io.bazelcache.http.HttpCacheOptions;
+import io.bazelcache.http.HttpCacheServer;
+import io.bazelcache.storage.BlobStore;
+import io.bazelcache.storage.disk.DiskStore;
+import io.bazelcache.storage.disk.StorageMode;
+import io.bazelcache.storage.layers.S3Layers;
+import io.bazelcache.storage.s3.S3Config;
+import io.bazelcache.storage.s3.S3Stats;
+import io.bazelcache.storage.s3.S3Store;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running bazel-cache: the storage stack built from the configuration, and the transports on top.
+ *
+ * <pre>
+ *   DiskStore (local, LRU, verified)
+ *     └─ with s3_proxy: read-through (S3 GET on local miss, verified, stored locally)
+ *        └─ existence (S3 HEAD for local misses, positive answers remembered)
+ *           └─ write-behind (queued background uploads after the local commit)
+ *     └─ CompletenessCheckingStore (AC hits only when every referenced CAS blob exists)
+ *   HTTP: CAS/RAW → disk, AC → completeness-checked (or RAW when disable_http_ac_validation)
+ *   gRPC: CAS → disk, AC → completeness-checked (or plain when disable_grpc_ac_deps_check)
+ * </pre>
+ *
+ * The listeners start only after the disk index is loaded, so {@code /status} and gRPC health answering at
+ * all means ready.
+ */
+public final class CacheServer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(CacheServer.class);
+
+  /** The top of the storage stack; closing it drains S3 uploads (bounded) and closes the disk store. */
+  private final BlobStore store;
+  private final S3Stats s3Stats;
+  private final HttpCacheServer http;
+  private final GrpcCacheServer grpc;
+
+  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc) {
+    this.store = store;
+    this.s3Stats = s3Stats;
+    this.http = http;
+    this.grpc = grpc;
+  }
+
+  public static CacheServer start(Config config) throws IOException {
+    BuildInfo build = BuildInfo.load();
+    Path dir = config.dir();
+    Files.createDirectories(dir);
+    dir = dir.toRealPath();
+    DiskStore disk = DiskStore.open(
+        dir,
+        config.maxSizeBytes(),
+        config.maxSizeHardLimitBytes().orElse(0L),
+        storageMode(config.storageMode()),
+        config.maxBlobSize());
+    HttpCacheServer http = null;
+    GrpcCacheServer grpc = null;
+    BlobStore cas = disk;
+    S3Stats s3Stats = new S3Stats();
+    try {
+      if (config.s3Proxy().isPresent()) {
+        Config.S3Proxy s3 = config.s3Proxy().get();
+        S3Store remote = new S3Store(S3Config.options(s3, config.storageMode() == Config.StorageMode.ZSTD,
+            dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("s3")), s3Stats);
+        cas = S3Layers.compose(disk, remote, S3Config.layerOptions(config), s3Stats).store();
+        log.info("S3 backend: bucket {} at {} (prefix \"{}\")", s3.bucket(), s3.endpoint(), s3.prefix());
+      }
+      BlobStore checkedAc = new CompletenessCheckingStore(cas);
+
+      HttpCacheOptions httpOptions = HttpCacheOptions.builder()
+          .maxBlobSize(config.maxBlobSize())
+          .disableHttpAcValidation(config.disableHttpAcValidation())
+          .enableAcKeyInstanceMangling(config.enableAcKeyInstanceMangling())
+          .gitCommit(build.gitCommit())
+          .gitTags(build.gitTags())
+          .build();
+      http = new HttpCacheServer(socketAddress(config.httpAddress()), cas, checkedAc, httpOptions, cas::stats)
+          .start();
+
+      if (config.grpcAddress().isPresent()) {
+        GrpcOptions grpcOptions = GrpcOptions.defaults()
+            .withMaxBlobSize(config.maxBlobSize())
+            .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
+        BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? cas : checkedAc;
+        grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), cas, grpcAc,
+            grpcOptions).start();
+        log.info("gRPC cache listening on port {}", grpc.port());
+      }
+      log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
+      return new CacheServer(cas, s3Stats, http, grpc);
+    } catch (IOException | RuntimeException e) {
+      closeQuietly(grpc, http, cas);
+      throw e;
+    }
+  }
+
+  public int httpPort() {
+    return http.port();
+  }
+
+  /** The gRPC port, or -1 when gRPC is disabled. */
+  public int grpcPort() {
+    return grpc == null ? -1 : grpc.port();
+  }
+
+  /** Counters of the S3 tier (all zero without {@code s3_proxy}). */
+  public S3Stats s3Stats() {
+    return s3Stats;
+  }
+
+  /** Stops accepting work, lets requests in flight finish (bounded), then drains uploads and closes the store. */
+  @Override
+  public void close() {
+    closeQuietly(grpc, http, store);
+  }
+
+  private static void closeQuietly(AutoCloseable... all) {
+    for (AutoCloseable c : all) {
+      if (c == null) {
+        continue;
+      }
+      try {
+        c.close();
+      } catch (Exception e) {
+        log.warn("error while closing {}: {}", c.getClass().getSimpleName(), e.toString());
+      }
+    }
+  }
+
+  static StorageMode storageMode(Config.StorageMode mode) {
+    return switch (mode) {
+      case ZSTD -> StorageMode.ZSTD;
+      case UNCOMPRESSED -> StorageMode.UNCOMPRESSED;
+    };
+  }
+
+  private static SocketAddress socketAddress(ListenAddress address) {
+    return switch (address) {
+      case ListenAddress.Tcp tcp -> tcp.host().isEmpty()
+          ? new InetSocketAddress(tcp.port())
+          : new InetSocketAddress(tcp.host(), tcp.port());
+      case ListenAddress.Unix unix -> UnixDomainSocketAddress.of(unix.path());
+    };
+  }
+
+  private static InetSocketAddress inetAddress(ListenAddress address, String key) {
+    if (address instanceof ListenAddress.Unix) {
+      throw new IllegalArgumentException(key + ": unix sockets are not supported for gRPC yet");
+    }
+    return (InetSocketAddress) socketAddress(address);
+  }
+}
