@@ -266,12 +266,18 @@ class MetricsEndpointTest {
     up.onNext(com.google.bytestream.ByteStreamProto.WriteRequest.newBuilder()
         .setResourceName("uploads/" + java.util.UUID.randomUUID() + "/blobs/" + sha(data) + "/" + data.length)
         .setData(com.google.protobuf.ByteString.copyFrom(data, 0, 100)).build());
-    up.onError(new RuntimeException("client gives up"));
-    assertThat(ended.await(10, TimeUnit.SECONDS)).isTrue();
-
     String[] write = {"grpc_type=client_stream", "grpc_service=google.bytestream.ByteStream", "grpc_method=Write"};
+    // Cancel only once the server has the first chunk (a cancel before that may never reach the server).
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     Scrape m = scrape(s);
+    while (!(m.value("grpc_server_msg_received_total", write) >= 1) && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+      m = scrape(s);
+    }
+    assertThat(m.value("grpc_server_msg_received_total", write)).isEqualTo(1);
+    assertThat(m.has("grpc_server_handled_total", write)).isFalse();
+    up.onError(new RuntimeException("client gives up"));
+    assertThat(ended.await(10, TimeUnit.SECONDS)).isTrue();
     while (Double.isNaN(m.value("grpc_server_handled_total", write)) && System.nanoTime() < deadline) {
       Thread.sleep(50);
       m = scrape(s);
