@@ -1,6 +1,8 @@
 package io.bazelcache.server;
 
 import io.bazelcache.ac.CompletenessCheckingStore;
+import io.bazelcache.asset.AssetOptions;
+import io.bazelcache.asset.RemoteAsset;
 import io.bazelcache.config.Config;
 import io.bazelcache.config.ListenAddress;
 import io.bazelcache.grpc.GrpcCacheServer;
@@ -34,6 +36,7 @@ import org.slf4j.LoggerFactory;
  *     └─ CompletenessCheckingStore (AC hits only when every referenced CAS blob exists)
  *   HTTP: CAS/RAW → disk, AC → completeness-checked (or RAW when disable_http_ac_validation)
  *   gRPC: CAS → disk, AC → completeness-checked (or plain when disable_grpc_ac_deps_check)
+ *         + Remote Asset Fetch/Push with experimental_remote_asset_api (records in RAW, blobs in CAS)
  * </pre>
  *
  * The listeners start only after the disk index is loaded, so {@code /status} and gRPC health answering at
@@ -47,12 +50,15 @@ public final class CacheServer implements AutoCloseable {
   private final S3Stats s3Stats;
   private final HttpCacheServer http;
   private final GrpcCacheServer grpc;
+  private final RemoteAsset assets;
 
-  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc) {
+  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc,
+      RemoteAsset assets) {
     this.store = store;
     this.s3Stats = s3Stats;
     this.http = http;
     this.grpc = grpc;
+    this.assets = assets;
   }
 
   public static CacheServer start(Config config) throws IOException {
@@ -68,6 +74,7 @@ public final class CacheServer implements AutoCloseable {
         config.maxBlobSize());
     HttpCacheServer http = null;
     GrpcCacheServer grpc = null;
+    RemoteAsset assets = null;
     BlobStore cas = disk;
     S3Stats s3Stats = new S3Stats();
     try {
@@ -95,14 +102,22 @@ public final class CacheServer implements AutoCloseable {
             .withMaxBlobSize(config.maxBlobSize())
             .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
         BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? cas : checkedAc;
+        java.util.function.UnaryOperator<io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder> extra = b -> b;
+        if (config.experimentalRemoteAssetApi()) {
+          assets = new RemoteAsset(cas, AssetOptions.of(dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("asset"),
+              config.maxBlobSize()));
+          RemoteAsset ra = assets;
+          extra = b -> b.addService(ra.fetchService()).addService(ra.pushService());
+          log.info("Remote Asset API (Fetch, Push) enabled");
+        }
         grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), cas, grpcAc,
-            grpcOptions).start();
+            grpcOptions, extra).start();
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
-      return new CacheServer(cas, s3Stats, http, grpc);
+      return new CacheServer(cas, s3Stats, http, grpc, assets);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(grpc, http, cas);
+      closeQuietly(grpc, assets, http, cas);
       throw e;
     }
   }
@@ -124,7 +139,7 @@ public final class CacheServer implements AutoCloseable {
   /** Stops accepting work, lets requests in flight finish (bounded), then drains uploads and closes the store. */
   @Override
   public void close() {
-    closeQuietly(grpc, http, store);
+    closeQuietly(grpc, assets, http, store);
   }
 
   private static void closeQuietly(AutoCloseable... all) {
