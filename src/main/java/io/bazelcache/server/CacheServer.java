@@ -63,28 +63,13 @@ public final class CacheServer implements AutoCloseable {
 
   public static CacheServer start(Config config) throws IOException {
     BuildInfo build = BuildInfo.load();
-    Path dir = config.dir();
-    Files.createDirectories(dir);
-    dir = dir.toRealPath();
-    DiskStore disk = DiskStore.open(
-        dir,
-        config.maxSizeBytes(),
-        config.maxSizeHardLimitBytes().orElse(0L),
-        storageMode(config.storageMode()),
-        config.maxBlobSize());
+    S3Stats s3Stats = new S3Stats();
+    BlobStore cas = openStore(config, s3Stats);
+    Path dir = config.dir().toRealPath();
     HttpCacheServer http = null;
     GrpcCacheServer grpc = null;
     RemoteAsset assets = null;
-    BlobStore cas = disk;
-    S3Stats s3Stats = new S3Stats();
     try {
-      if (config.s3Proxy().isPresent()) {
-        Config.S3Proxy s3 = config.s3Proxy().get();
-        S3Store remote = new S3Store(S3Config.options(s3, config.storageMode() == Config.StorageMode.ZSTD,
-            dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("s3")), s3Stats);
-        cas = S3Layers.compose(disk, remote, S3Config.layerOptions(config), s3Stats).store();
-        log.info("S3 backend: bucket {} at {} (prefix \"{}\")", s3.bucket(), s3.endpoint(), s3.prefix());
-      }
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
       HttpCacheOptions httpOptions = HttpCacheOptions.builder()
@@ -118,6 +103,37 @@ public final class CacheServer implements AutoCloseable {
       return new CacheServer(cas, s3Stats, http, grpc, assets);
     } catch (IOException | RuntimeException e) {
       closeQuietly(grpc, assets, http, cas);
+      throw e;
+    }
+  }
+
+  /**
+   * The storage stack the configuration describes: the disk store in {@code dir}, plus the S3 layers
+   * (read-through, existence, write-behind) with {@code s3_proxy}. Closing it drains S3 uploads (bounded)
+   * and closes the disk store. Used by the server and by offline commands ({@code bazel-cache assets}).
+   */
+  public static BlobStore openStore(Config config, S3Stats s3Stats) throws IOException {
+    Path dir = config.dir();
+    Files.createDirectories(dir);
+    dir = dir.toRealPath();
+    DiskStore disk = DiskStore.open(
+        dir,
+        config.maxSizeBytes(),
+        config.maxSizeHardLimitBytes().orElse(0L),
+        storageMode(config.storageMode()),
+        config.maxBlobSize());
+    if (config.s3Proxy().isEmpty()) {
+      return disk;
+    }
+    try {
+      Config.S3Proxy s3 = config.s3Proxy().get();
+      S3Store remote = new S3Store(S3Config.options(s3, config.storageMode() == Config.StorageMode.ZSTD,
+          dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("s3")), s3Stats);
+      BlobStore store = S3Layers.compose(disk, remote, S3Config.layerOptions(config), s3Stats).store();
+      log.info("S3 backend: bucket {} at {} (prefix \"{}\")", s3.bucket(), s3.endpoint(), s3.prefix());
+      return store;
+    } catch (IOException | RuntimeException e) {
+      disk.close();
       throw e;
     }
   }
