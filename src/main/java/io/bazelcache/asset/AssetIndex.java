@@ -56,15 +56,35 @@ public final class AssetIndex {
     }
   }
 
-  /** One entry of the asset list: a CAS blob and a file name hint (last URI segment or distdir name). */
-  public record Entry(String digestFunction, String hash, long size, String name) {
+  /**
+   * One entry of the asset list: a CAS blob, a file name hint (last URI segment or distdir name), and the
+   * SHA-256 (hex) of a Bazel canonical id it was fetched with ("" if none): Bazel's repository cache only
+   * uses an entry for a download with a canonical id if the file {@code id-<that hash>} sits next to it.
+   */
+  public record Entry(String digestFunction, String hash, long size, String name, String canonicalIdHash) {
     public Digest digest() {
       return new Digest(DigestFunction.fromName(digestFunction), hash, size);
     }
 
-    static Entry of(Digest d, String name) {
-      return new Entry(d.function().name(), d.hash(), d.sizeBytes(), name == null ? "" : name);
+    /** {@link #canonicalIdHash}, "" when absent (also in entries written before it existed). */
+    public String idHash() {
+      return canonicalIdHash == null ? "" : canonicalIdHash;
     }
+
+    static Entry of(Digest d, String name) {
+      return of(d, name, "");
+    }
+
+    static Entry of(Digest d, String name, String canonicalIdHash) {
+      return new Entry(d.function().name(), d.hash(), d.sizeBytes(), name == null ? "" : name,
+          canonicalIdHash == null ? "" : canonicalIdHash);
+    }
+  }
+
+  /** The hash Bazel names a canonical id's marker file with ({@code id-<sha256 hex of the id>}). */
+  public static String canonicalIdHash(String canonicalId) {
+    return canonicalId == null || canonicalId.isEmpty() ? ""
+        : DigestFunction.SHA256.hexOf(canonicalId.getBytes(StandardCharsets.UTF_8));
   }
 
   private final BlobStore store;
@@ -203,6 +223,10 @@ public final class AssetIndex {
     addAll(List.of(Entry.of(digest, name)));
   }
 
+  public void add(Digest digest, String name, String canonicalIdHash) throws IOException {
+    addAll(List.of(Entry.of(digest, name, canonicalIdHash)));
+  }
+
   /** Every entry of the asset list (whether or not its blob is still in the CAS). */
   public List<Entry> list() throws IOException {
     List<Entry> all = new ArrayList<>();
@@ -225,7 +249,7 @@ public final class AssetIndex {
   }
 
   private static String identity(Entry e) {
-    return e.digestFunction() + "/" + e.hash() + "/" + e.name();
+    return e.digestFunction() + "/" + e.hash() + "/" + e.name() + "/" + e.idHash();
   }
 
   private static int shardOf(String hash) {

@@ -20,7 +20,10 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
 import java.util.Set;
 import java.util.UUID;
 import java.util.regex.Pattern;
@@ -163,9 +166,9 @@ public final class AssetsCommand {
             progress.skip(p, "no file in the entry");
             continue;
           }
-          importFile(file, name, "", progress, pending);
+          importFile(file, name, "", idHashes(p), progress, pending);
         } else if (Files.isRegularFile(p)) {
-          importFile(p, null, p.getFileName().toString(), progress, pending);
+          importFile(p, null, p.getFileName().toString(), List.of(""), progress, pending);
         }
         if (pending.size() >= LIST_BATCH) {
           index.addAll(pending);
@@ -178,8 +181,22 @@ public final class AssetsCommand {
   }
 
   /** Stores {@code file}; {@code expectedSha256} (hex) is checked when given. */
-  private void importFile(Path file, String expectedSha256, String name, Progress progress,
-      List<AssetIndex.Entry> pending) throws IOException {
+  /** The canonical id markers ({@code id-<hash>}) of a repository cache entry; [""] when there are none. */
+  private static List<String> idHashes(Path entry) throws IOException {
+    List<String> ids = new ArrayList<>();
+    try (DirectoryStream<Path> ds = Files.newDirectoryStream(entry, "id-*")) {
+      for (Path p : ds) {
+        String h = p.getFileName().toString().substring(3);
+        if (SHA256_HEX.matcher(h).matches()) {
+          ids.add(h);
+        }
+      }
+    }
+    return ids.isEmpty() ? List.of("") : ids;
+  }
+
+  private void importFile(Path file, String expectedSha256, String name, List<String> idHashes,
+      Progress progress, List<AssetIndex.Entry> pending) throws IOException {
     long size;
     String sha;
     try {
@@ -213,7 +230,9 @@ public final class AssetsCommand {
       progress.skip(file, "unreadable: " + e.getMessage());
       return;
     }
-    pending.add(AssetIndex.Entry.of(d, name));
+    for (String id : idHashes) {
+      pending.add(AssetIndex.Entry.of(d, name, id));
+    }
     progress.tick(size);
   }
 
@@ -234,13 +253,17 @@ public final class AssetsCommand {
   public int exportRepositoryCache(Path dir) throws IOException {
     Path root = dir.resolve("content_addressable").resolve("sha256");
     Files.createDirectories(root);
-    Set<Digest> digests = new LinkedHashSet<>();
+    Map<Digest, Set<String>> digests = new LinkedHashMap<>();
     for (AssetIndex.Entry e : index.list()) {
-      digests.add(e.digest());
+      Set<String> ids = digests.computeIfAbsent(e.digest(), k -> new TreeSet<>());
+      if (!e.idHash().isEmpty()) {
+        ids.add(e.idHash());
+      }
     }
     out.printf("exporting %d archives to %s%n", digests.size(), dir);
     Progress progress = new Progress("exported");
-    for (Digest d : digests) {
+    for (Map.Entry<Digest, Set<String>> entry : digests.entrySet()) {
+      Digest d = entry.getKey();
       Path tmp = root.resolve(".tmp-" + UUID.randomUUID());
       try (Blob b = store.get(BlobKey.cas(d))) {
         if (b == null && !d.isEmpty()) {
@@ -259,10 +282,17 @@ public final class AssetsCommand {
         }
         String sha = HexFormat.of().formatHex(h.finish());
         Path target = root.resolve(sha).resolve("file");
+        Files.createDirectories(target.getParent());
+        for (String id : entry.getValue()) {
+          // Bazel's marker that the entry may serve downloads with this canonical id (an empty file)
+          Path marker = target.resolveSibling("id-" + id);
+          if (!Files.exists(marker)) {
+            Files.createFile(marker);
+          }
+        }
         if (Files.isRegularFile(target) && Files.size(target) == d.sizeBytes()) {
           Files.delete(tmp); // already exported (same content name, same size)
         } else {
-          Files.createDirectories(target.getParent());
           Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         }
         progress.tick(d.sizeBytes());

@@ -282,7 +282,7 @@ public final class RemoteAsset implements AutoCloseable {
           index.putSri(d, matched);
         }
         index.putRecord(instance, d, uri, p.qualifiers(), System.currentTimeMillis());
-        index.add(d, fileName(uri));
+        index.add(d, fileName(uri), AssetIndex.canonicalIdHash(p.qualifiers().get(CANONICAL_ID)));
         log.info("fetched {} ({} bytes) as {}", uri, d.sizeBytes(), d);
         return ok(uri, d, p);
       } finally {
@@ -388,7 +388,7 @@ public final class RemoteAsset implements AutoCloseable {
     for (String uri : uris) {
       index.putRecord(request.getInstanceName(), d, uri, q, now);
     }
-    index.add(d, fileName(uris.get(0)));
+    index.add(d, fileName(uris.get(0)), AssetIndex.canonicalIdHash(q.get(CANONICAL_ID)));
     return PushBlobResponse.getDefaultInstance();
   }
 

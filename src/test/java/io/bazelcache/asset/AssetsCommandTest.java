@@ -76,6 +76,9 @@ class AssetsCommandTest {
     repoEntry(repo, a);
     repoEntry(repo, b);
     repoEntry(repo, c);
+    // Bazel's canonical id marker (id-<sha256 of the id>) travels with the entry; a malformed one does not
+    String idHash = AssetIndex.canonicalIdHash("https://example.com/a.tar.gz");
+    Files.writeString(repo.resolve("content_addressable/sha256").resolve(sha256(a)).resolve("id-" + idHash), "");
     Files.writeString(repo.resolve("content_addressable/sha256").resolve(sha256(a)).resolve("id-123"), "");
     // a corrupt entry: its content does not hash to its directory name
     Path corrupt = repo.resolve("content_addressable/sha256").resolve(sha256(random(5, 3))).resolve("file");
@@ -110,6 +113,7 @@ class AssetsCommandTest {
     for (byte[] x : new byte[][] {a, b, c, d}) {
       repoEntry(expected, x);
     }
+    Files.writeString(expected.resolve("content_addressable/sha256").resolve(sha256(a)).resolve("id-" + idHash), "");
     assertThat(tree(exported)).isEqualTo(tree(expected));
     // exporting again over it changes nothing and leaves no temporary files
     try (DiskStore store = open(cacheDir)) {

@@ -235,6 +235,8 @@ class RemoteAssetTest {
         .addQualifiers(q("bazel.canonical_id", "b-v1")).build());
     assertThat(cached.getStatus().getCode()).isZero();
     assertThat(cached.getQualifiersList()).containsExactly(q("bazel.canonical_id", "b-v1"));
+    assertThat(assets.index().list()).extracting(AssetIndex.Entry::idHash)
+        .containsExactly(AssetIndex.canonicalIdHash("b-v1"));
     FetchBlobResponse otherId = fetch.fetchBlob(req(origin.url("/b"))
         .addQualifiers(q("bazel.canonical_id", "b-v2")).build());
     assertThat(otherId.getStatus().getCode()).isNotZero();
