@@ -108,7 +108,8 @@ final class CacheService {
           ex.handler = "metrics";
           metrics(ex);
         } else {
-          ex.sendError(HttpResponseStatus.NOT_FOUND, "Not found");
+          // bazel-remote answers 400 for every path outside [prefix/](ac|cas)/<hash>, /status and /metrics.
+          ex.sendError(HttpResponseStatus.BAD_REQUEST, "Invalid path: want [instance/](ac|cas)/<64 hex>");
         }
       }
       case CachePath.Cache c -> {

@@ -5,7 +5,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.DuplexChannel;
@@ -13,7 +12,6 @@ import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpContent;
-import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -78,7 +76,6 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
   /** The worker waits for the client to take response bytes. */
   private volatile boolean awaitingOutput;
   private volatile Channel channel;
-  private Thread worker;
   private boolean closedSeen;
   /** Whether the last request's body was left (partly) unread. */
   private boolean unreadInput;
@@ -110,8 +107,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
   public void channelActive(ChannelHandlerContext ctx) throws Exception {
     channel = ctx.channel();
     server.connectionOpened(this);
-    worker = Thread.ofVirtual().name("http-" + ctx.channel().remoteAddress()).unstarted(this::serve);
-    worker.start();
+    Thread.ofVirtual().name("http-" + ctx.channel().remoteAddress()).start(this::serve);
     super.channelActive(ctx);
   }
 
@@ -479,16 +475,12 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void sendFull(FullHttpResponse resp) throws IOException {
-      if (status(resp).code() >= 400 && !body.done && !body.drainable()) {
+      if (resp.status().code() >= 400 && !body.done && !body.drainable()) {
         keepAlive = false; // an unread upload follows; closing is the only way to skip it
       }
       prepare(resp);
       responded = true;
       await(write(resp));
-    }
-
-    private HttpResponseStatus status(HttpResponse r) {
-      return r.status();
     }
 
     private void prepare(HttpResponse resp) {

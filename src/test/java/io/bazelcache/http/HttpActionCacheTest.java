@@ -41,7 +41,7 @@ class HttpActionCacheTest {
 
   void start(HttpCacheOptions options) throws IOException {
     server = new HttpCacheServer(new InetSocketAddress("127.0.0.1", 0), mem, new CompletenessCheckingStore(mem),
-        options.withIoThreads(1), () -> new StoreStats(0, 0, 0, 0, 0)).start();
+        options.toBuilder().ioThreads(1).accessLog(false).build(), () -> new StoreStats(0, 0, 0, 0, 0)).start();
   }
 
   URI uri(String path) {

@@ -440,6 +440,9 @@ public final class DiskStore implements BlobStore {
     if (size > maxBlobSize) {
       throw new BlobTooLargeException(key + ": " + size + " bytes is over the max blob size " + maxBlobSize);
     }
+    if (size > maxSize) {
+      throw new BlobTooLargeException(key + ": " + size + " bytes can never fit in a cache of " + maxSize);
+    }
     boolean zstd = mode == StorageMode.ZSTD && key.kind() == Kind.CAS;
     long estimate = zstd ? CasBlobHeader.headerLength(size, CasBlobHeader.DEFAULT_CHUNK_SIZE) + size : size;
     long reserve = BlobIndex.blocksFor(estimate) * BlobIndex.BLOCK;
@@ -679,6 +682,9 @@ public final class DiskStore implements BlobStore {
     ensureOpen();
     if (size > maxBlobSize) {
       throw new BlobTooLargeException(key + ": " + size + " bytes is over the max blob size " + maxBlobSize);
+    }
+    if (size > maxSize) {
+      throw new BlobTooLargeException(key + ": " + size + " bytes can never fit in a cache of " + maxSize);
     }
     long estimate = CasBlobHeader.headerLength(size, CasBlobHeader.DEFAULT_CHUNK_SIZE) + size;
     long reservation = BlobIndex.blocksFor(estimate) * BlobIndex.BLOCK;

@@ -332,6 +332,8 @@ class DiskStoreTest {
     open.add(s2);
     assertThatThrownBy(() -> s2.newWriter(ac(DigestFunction.SHA256, 1), 10 * B + 1))
         .isInstanceOf(BlobTooLargeException.class);
+    assertThatThrownBy(() -> s2.newWriter(ac(DigestFunction.SHA256, 2), Long.MAX_VALUE))
+        .isInstanceOf(BlobTooLargeException.class);
     s2.put(ac(DigestFunction.SHA256, 1), new byte[10 * B]); // exactly the cache fits
     assertThat(s.stats().reservedSize()).isZero();
   }
