@@ -16,6 +16,7 @@ import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.time.Instant;
@@ -155,7 +156,9 @@ final class Downloader implements AutoCloseable {
       MessageDigest sri = sriAlgorithm == null ? null : sriAlgorithm.newDigest();
       long n = 0;
       byte[] buf = new byte[64 * 1024];
-      try (OutputStream out = Files.newOutputStream(tmp)) {
+      // WRITE without CREATE: if the caller gave up and deleted the file, fail instead of leaking a new one
+      try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.WRITE,
+          StandardOpenOption.TRUNCATE_EXISTING)) {
         int r;
         while ((r = in.read(buf)) > 0) {
           n += r;

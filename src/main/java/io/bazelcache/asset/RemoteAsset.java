@@ -211,8 +211,9 @@ public final class RemoteAsset implements AutoCloseable {
     Instant oldest = request.hasOldestContentAccepted()
         ? Instant.ofEpochMilli(Timestamps.toMillis(request.getOldestContentAccepted())) : null;
 
-    // 1. Content named by its checksum is the same whenever and wherever it was fetched.
-    if (oldest == null) {
+    // 1. Content named by its checksum is the same whenever and wherever it was fetched (unless other,
+    //    unknown qualifiers must match too: only a pushed record carrying them can satisfy those).
+    if (oldest == null && p.unknown().isEmpty()) {
       for (Sri s : p.sris()) {
         Digest d = index.bySri(fn, s);
         if (d != null && (d.function() == fn && present(d))) {

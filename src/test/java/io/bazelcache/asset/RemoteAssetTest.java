@@ -400,6 +400,12 @@ class RemoteAssetTest {
         .addQualifiers(q("checksum.sri", sri("sha384", a)))
         .addQualifiers(q("resource_type", "application/gzip")).build()).getStatus().getCode()).isZero();
     assertThat(assets.index().list()).extracting(AssetIndex.Entry::name).containsExactly("a-1.0.tar.gz");
+    // an unknown qualifier is not satisfied by the checksum alone, only by a record carrying it
+    assertThatThrownBy(() -> fetch.fetchBlob(req("https://x.invalid/y")
+        .addQualifiers(q("checksum.sri", sri("sha384", a)))
+        .addQualifiers(q("resource_type", "application/gzip")).build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
   }
 
   @Test
