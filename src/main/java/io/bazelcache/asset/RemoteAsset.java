@@ -243,6 +243,14 @@ public final class RemoteAsset implements AutoCloseable {
         budget = t;
       }
     }
+    io.grpc.Deadline rpcDeadline = io.grpc.Context.current().getDeadline();
+    if (rpcDeadline != null) {
+      // no point downloading after the client stopped waiting (Bazel's --remote_timeout)
+      Duration left = Duration.ofMillis(Math.max(1, rpcDeadline.timeRemaining(java.util.concurrent.TimeUnit.MILLISECONDS)));
+      if (left.compareTo(budget) < 0) {
+        budget = left;
+      }
+    }
     Instant deadline = Instant.now().plus(budget);
     Sri.Algorithm alg = p.sris().isEmpty() ? null : p.sris().get(0).algorithm();
     List<String> errors = new ArrayList<>();

@@ -317,6 +317,32 @@ class RemoteAssetTest {
     assertThat(ms).isLessThan(5_000);
   }
 
+  @Test
+  void downloadStopsWhenTheClientStopsWaiting() throws Exception {
+    origin.files.put("/a", random(10, 20));
+    // the origin answers after 10 s; the client's gRPC deadline is 300 ms
+    assertThatThrownBy(() -> fetch.withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+        .fetchBlob(req(origin.url("/slow/a")).build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+    // the server gave up too: its temporary download file is gone long before the origin would answer
+    Path scratch = tmp.resolve("scratch");
+    long deadline = System.nanoTime() + 3_000_000_000L;
+    while (System.nanoTime() < deadline && !isEmpty(scratch)) {
+      Thread.sleep(50);
+    }
+    assertThat(isEmpty(scratch)).isTrue();
+  }
+
+  static boolean isEmpty(Path dir) throws java.io.IOException {
+    if (!java.nio.file.Files.isDirectory(dir)) {
+      return true;
+    }
+    try (var s = java.nio.file.Files.list(dir)) {
+      return s.findAny().isEmpty();
+    }
+  }
+
   // ---- answers from the cache ---------------------------------------------------------------------
 
   @Test
