@@ -1,6 +1,7 @@
 package io.bazelcache.server;
 
 import io.bazelcache.ac.CompletenessCheckingStore;
+import io.bazelcache.auth.Security;
 import io.bazelcache.config.Config;
 import io.bazelcache.config.ListenAddress;
 import io.bazelcache.grpc.GrpcCacheServer;
@@ -47,16 +48,21 @@ public final class CacheServer implements AutoCloseable {
   private final S3Stats s3Stats;
   private final HttpCacheServer http;
   private final GrpcCacheServer grpc;
+  private final IdleWatch idle;
 
-  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc) {
+  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc,
+      IdleWatch idle) {
     this.store = store;
     this.s3Stats = s3Stats;
     this.http = http;
     this.grpc = grpc;
+    this.idle = idle;
   }
 
+  /** Starts serving; with {@code idle_timeout}, the process exits (status 0) after that long without requests. */
   public static CacheServer start(Config config) throws IOException {
     BuildInfo build = BuildInfo.load();
+    Security security = Security.fromConfig(config); // htpasswd and TLS files: fail before touching the disk
     Path dir = config.dir();
     Files.createDirectories(dir);
     dir = dir.toRealPath();
@@ -70,6 +76,7 @@ public final class CacheServer implements AutoCloseable {
     GrpcCacheServer grpc = null;
     BlobStore cas = disk;
     S3Stats s3Stats = new S3Stats();
+    IdleWatch idle = null;
     try {
       if (config.s3Proxy().isPresent()) {
         Config.S3Proxy s3 = config.s3Proxy().get();
@@ -80,13 +87,20 @@ public final class CacheServer implements AutoCloseable {
       }
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
-      HttpCacheOptions httpOptions = HttpCacheOptions.builder()
+      if (!config.idleTimeout().isZero()) {
+        idle = new IdleWatch(config.idleTimeout(), () -> System.exit(0));
+      }
+      HttpCacheOptions.Builder httpBuilder = HttpCacheOptions.builder()
           .maxBlobSize(config.maxBlobSize())
           .disableHttpAcValidation(config.disableHttpAcValidation())
           .enableAcKeyInstanceMangling(config.enableAcKeyInstanceMangling())
           .gitCommit(build.gitCommit())
-          .gitTags(build.gitTags())
-          .build();
+          .gitTags(build.gitTags());
+      security.applyTo(httpBuilder);
+      if (idle != null) {
+        httpBuilder.observer(idle.observe(httpBuilder.build().observer()));
+      }
+      HttpCacheOptions httpOptions = httpBuilder.build();
       http = new HttpCacheServer(socketAddress(config.httpAddress()), cas, checkedAc, httpOptions, cas::stats)
           .start();
 
@@ -95,14 +109,17 @@ public final class CacheServer implements AutoCloseable {
             .withMaxBlobSize(config.maxBlobSize())
             .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
         BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? cas : checkedAc;
+        var customizer = security.grpcCustomizer();
+        IdleWatch watch = idle;
         grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), cas, grpcAc,
-            grpcOptions).start();
+            grpcOptions, idle == null ? customizer : b -> customizer.apply(b).intercept(watch.grpcInterceptor()))
+            .start();
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
-      return new CacheServer(cas, s3Stats, http, grpc);
+      return new CacheServer(cas, s3Stats, http, grpc, idle);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(grpc, http, cas);
+      closeQuietly(idle, grpc, http, cas);
       throw e;
     }
   }
@@ -124,7 +141,7 @@ public final class CacheServer implements AutoCloseable {
   /** Stops accepting work, lets requests in flight finish (bounded), then drains uploads and closes the store. */
   @Override
   public void close() {
-    closeQuietly(grpc, http, store);
+    closeQuietly(idle, grpc, http, store);
   }
 
   private static void closeQuietly(AutoCloseable... all) {
