@@ -107,8 +107,58 @@ public final class TestPki {
       kmf.init(identity.keyStore(), PW.toCharArray());
     }
     SSLContext ctx = SSLContext.getInstance(protocols.length == 1 ? protocols[0] : "TLS");
-    ctx.init(kmf == null ? null : kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+    ctx.init(kmf == null ? null : new javax.net.ssl.KeyManager[] {
+        new AlwaysPresent((javax.net.ssl.X509ExtendedKeyManager) kmf.getKeyManagers()[0])},
+        tmf.getTrustManagers(), null);
     return ctx;
+  }
+
+  /**
+   * Presents the one client certificate whatever CAs the server asks for (the JDK's own key manager would quietly
+   * send none when the issuer is not among them, which hides what the server does with an untrusted certificate).
+   */
+  private static final class AlwaysPresent extends javax.net.ssl.X509ExtendedKeyManager {
+    private final javax.net.ssl.X509ExtendedKeyManager delegate;
+
+    AlwaysPresent(javax.net.ssl.X509ExtendedKeyManager delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public String[] getClientAliases(String keyType, java.security.Principal[] issuers) {
+      return new String[] {"id"};
+    }
+
+    @Override
+    public String chooseClientAlias(String[] keyType, java.security.Principal[] issuers, java.net.Socket socket) {
+      return "id";
+    }
+
+    @Override
+    public String chooseEngineClientAlias(String[] keyType, java.security.Principal[] issuers,
+        javax.net.ssl.SSLEngine engine) {
+      return "id";
+    }
+
+    @Override
+    public String[] getServerAliases(String keyType, java.security.Principal[] issuers) {
+      return null;
+    }
+
+    @Override
+    public String chooseServerAlias(String keyType, java.security.Principal[] issuers, java.net.Socket socket) {
+      return null;
+    }
+
+    @Override
+    public X509Certificate[] getCertificateChain(String alias) {
+      return delegate.getCertificateChain(alias);
+    }
+
+    @Override
+    public PrivateKey getPrivateKey(String alias) {
+      return delegate.getPrivateKey(alias);
+    }
   }
 
   private static Identity signed(Path dir, String name, String dname, Path caStore, X509Certificate ca, String san,
