@@ -18,12 +18,21 @@ import java.util.function.LongSupplier;
  * request, so successful checks are remembered for {@code ttl}. The memory holds only a salted SHA-256 of the header
  * value (the salt is random per process), never the password; failures are never remembered. At most
  * {@code maxEntries} successes are kept; when full, the memory is emptied.
+ *
+ * <p>Like bazel-remote (whose htpasswd provider reloads a changed file), the file is checked for changes at most
+ * every {@link #RELOAD_CHECK_INTERVAL}; a changed file replaces the users and empties the memory, so a removed user or
+ * changed password stops working within seconds. A changed file that no longer loads is logged and the previous users
+ * stay in force.
  */
 public final class BasicAuthenticator {
   public static final Duration DEFAULT_TTL = Duration.ofMinutes(5);
   public static final int DEFAULT_MAX_ENTRIES = 10_000;
+  public static final Duration RELOAD_CHECK_INTERVAL = Duration.ofSeconds(5);
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(BasicAuthenticator.class);
 
-  private final Htpasswd users;
+  private volatile Htpasswd users;
+  private volatile java.nio.file.attribute.FileTime loadedModified;
+  private volatile long nextReloadCheck;
   private final long ttlNanos;
   private final int maxEntries;
   private final LongSupplier clock;
@@ -37,6 +46,8 @@ public final class BasicAuthenticator {
 
   BasicAuthenticator(Htpasswd users, Duration ttl, int maxEntries, LongSupplier clock) {
     this.users = users;
+    this.loadedModified = modified(users.file());
+    this.nextReloadCheck = clock.getAsLong() + RELOAD_CHECK_INTERVAL.toNanos();
     this.ttlNanos = ttl.toNanos();
     this.maxEntries = maxEntries;
     this.clock = clock;
@@ -80,8 +91,9 @@ public final class BasicAuthenticator {
     if (authorization == null) {
       return false;
     }
-    String key = key(authorization);
     long now = clock.getAsLong();
+    reloadIfChanged(now);
+    String key = key(authorization);
     Long expiry = remembered.get(key);
     if (expiry != null) {
       if (expiry - now > 0) {
@@ -100,6 +112,38 @@ public final class BasicAuthenticator {
       remembered.put(key, now + ttlNanos);
     }
     return true;
+  }
+
+  private void reloadIfChanged(long now) {
+    if (now - nextReloadCheck < 0) {
+      return;
+    }
+    synchronized (this) {
+      if (now - nextReloadCheck < 0) {
+        return;
+      }
+      nextReloadCheck = now + RELOAD_CHECK_INTERVAL.toNanos();
+      java.nio.file.attribute.FileTime m = modified(users.file());
+      if (m == null || m.equals(loadedModified)) {
+        return;
+      }
+      loadedModified = m;
+      try {
+        users = Htpasswd.load(users.file());
+        remembered.clear();
+        log.info("reloaded {} ({} users)", users.file(), users.users().size());
+      } catch (java.io.IOException e) {
+        log.error("{}; keeping the previous users", e.getMessage());
+      }
+    }
+  }
+
+  private static java.nio.file.attribute.FileTime modified(java.nio.file.Path file) {
+    try {
+      return java.nio.file.Files.getLastModifiedTime(file);
+    } catch (java.io.IOException e) {
+      return null;
+    }
   }
 
   /** How many successful checks are remembered right now. */

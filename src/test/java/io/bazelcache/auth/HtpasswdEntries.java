@@ -13,10 +13,10 @@ import org.apache.commons.codec.digest.Md5Crypt;
  * htpasswd lines for tests: made by Apache's {@code htpasswd} (Debian apache2-utils) when it is installed, as users
  * make them; otherwise by the same algorithms from the libraries (bcrypt at cost 5, $apr1$, {SHA}).
  */
-final class HtpasswdEntries {
+public final class HtpasswdEntries {
   static final Path HTPASSWD = Path.of("/usr/bin/htpasswd");
 
-  enum Format {
+  public enum Format {
     BCRYPT("-B"),
     APR1("-m"),
     SHA1("-s"),
@@ -39,7 +39,7 @@ final class HtpasswdEntries {
   }
 
   /** One {@code user:hash} line. */
-  static String line(String user, String password, Format format) throws Exception {
+  public static String line(String user, String password, Format format) throws Exception {
     if (toolInstalled()) {
       return tool(user, password, format);
     }

@@ -85,6 +85,26 @@ class HtpasswdTest {
   }
 
   @Test
+  void aChangedFileIsReloadedAndABrokenOneIgnored() throws Exception {
+    Path f = file(HtpasswdEntries.line("u", "old", Format.APR1));
+    AtomicLong now = new AtomicLong();
+    BasicAuthenticator auth = new BasicAuthenticator(Htpasswd.load(f), Duration.ofMinutes(5), 100, now::get);
+    String old = "Basic " + Base64.getEncoder().encodeToString("u:old".getBytes());
+    String neu = "Basic " + Base64.getEncoder().encodeToString("u:new".getBytes());
+    assertThat(auth.authenticate(old)).isTrue();
+    Files.writeString(f, HtpasswdEntries.line("u", "new", Format.SHA1) + "\n");
+    Files.setLastModifiedTime(f, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() + 10_000));
+    assertThat(auth.authenticate(old)).as("not looked at again before the check interval").isTrue();
+    now.addAndGet(BasicAuthenticator.RELOAD_CHECK_INTERVAL.toNanos());
+    assertThat(auth.authenticate(old)).as("remembered success dropped with the old file").isFalse();
+    assertThat(auth.authenticate(neu)).isTrue();
+    Files.writeString(f, "u:plaintext\n");
+    Files.setLastModifiedTime(f, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() + 20_000));
+    now.addAndGet(BasicAuthenticator.RELOAD_CHECK_INTERVAL.toNanos());
+    assertThat(auth.authenticate(neu)).as("a broken file leaves the previous users in force").isTrue();
+  }
+
+  @Test
   void basicHeaderParsing() {
     String v = Base64.getEncoder().encodeToString("user:pa:ss".getBytes());
     assertThat(BasicAuthenticator.parse("Basic " + v)).isEqualTo(new BasicAuthenticator.Credentials("user", "pa:ss"));
