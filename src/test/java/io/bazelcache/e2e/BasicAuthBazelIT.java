@@ -13,9 +13,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Bazel 7.7.1 against a server with {@code --htpasswd_file}: credentials in the cache URL
- * ({@code grpc://user:pass@host:port}, {@code http://user:pass@host:port}) give a full cache round trip; a wrong
- * password gets no cache hits and stores nothing.
+ * Bazel 7.7.1 against a server with {@code --htpasswd_file}: the right credentials give a full cache round trip; a
+ * wrong password gets no cache hits and stores nothing. Over HTTP the credentials are in the URL
+ * ({@code http://user:pass@host:port}); over gRPC they go in {@code --remote_header=Authorization=Basic ...}, because
+ * Bazel 7.7.1 does not send the user info of a {@code grpc://user:pass@host} URL (the capabilities query then fails
+ * with UNAUTHENTICATED; seen in this test's first version).
  */
 class BasicAuthBazelIT {
   @ParameterizedTest
@@ -32,28 +34,39 @@ class BasicAuthBazelIT {
     try (ServerProcess server = ServerProcess.start(runDir.resolve("cache"), 1, runDir.resolve("logs"),
         "--grpc_address", grpcAddress, "--htpasswd_file", htpasswd.toString())) {
       String hostPort = scheme.equals("grpc") ? grpcAddress : "127.0.0.1:" + server.port();
-      BazelRemoteCacheScenario.buildCleanBuild(version, scheme + "://builder:s3cret@" + hostPort, runDir.resolve("good"));
+      BazelRemoteCacheScenario.buildCleanBuild(version, url(scheme, hostPort, "s3cret"), runDir.resolve("good"),
+          header(scheme, "s3cret"));
 
       String before = numFiles(server);
       // The same kind of build with a wrong password: Bazel reports the refusal, nothing comes from or goes to the cache.
       TestWorkspace workspace = TestWorkspace.write(runDir.resolve("wrong"), UUID.randomUUID().toString());
       try (Bazel bazel = Bazel.open(version, workspace, runDir.resolve("logs"))) {
-        Bazel.Result wrong = bazel.build("--remote_cache=" + scheme + "://builder:wrong@" + hostPort, "//...");
+        Bazel.Result wrong = bazel.build("--remote_cache=" + url(scheme, hostPort, "wrong"), header(scheme, "wrong"),
+            "//...");
         System.out.printf("[e2e] %s wrong password: exit %d%n%s%n", scheme, wrong.exitCode(),
             wrong.output().lines().filter(l -> l.contains("ERROR") || l.contains("WARNING") || l.contains("processes"))
                 .limit(20).reduce("", (a, b) -> a + b + "\n"));
-        if (scheme.equals("grpc")) {
-          assertThat(wrong.exitCode()).as("Bazel's exit code; log %s", wrong.log()).isNotZero();
-          assertThat(wrong.output()).contains("UNAUTHENTICATED");
-        } else {
-          assertThat(wrong.exitCode()).as("log %s", wrong.log()).isZero();
-          Map<String, Integer> parts = wrong.processes();
-          assertThat(parts.getOrDefault("remote cache hit", 0)).isZero();
-          assertThat(wrong.output()).contains("401");
-        }
+        // Bazel builds locally and warns; nothing is a cache hit.
+        assertThat(wrong.exitCode()).as("log %s", wrong.log()).isZero();
+        Map<String, Integer> parts = wrong.processes();
+        assertThat(parts.getOrDefault("remote cache hit", 0)).as("%s", parts).isZero();
+        assertThat(parts.getOrDefault("local", 0)).as("%s", parts).isGreaterThanOrEqualTo(TestWorkspace.MIN_SPAWNS);
+        assertThat(wrong.output()).contains(scheme.equals("grpc")
+            ? "WARNING: Remote Cache: UNAUTHENTICATED: valid basic authentication credentials required"
+            : "WARNING: Remote Cache: 401 Unauthorized");
       }
       assertThat(numFiles(server)).as("entries in the cache after the wrong-password build").isEqualTo(before);
     }
+  }
+
+  private static String url(String scheme, String hostPort, String password) {
+    return scheme.equals("grpc") ? "grpc://" + hostPort : "http://builder:" + password + "@" + hostPort;
+  }
+
+  private static String header(String scheme, String password) {
+    String value = "Basic " + java.util.Base64.getEncoder().encodeToString(("builder:" + password).getBytes());
+    // The HTTP variant carries the credentials in its URL; an unrelated header keeps the argument list uniform.
+    return scheme.equals("grpc") ? "--remote_header=Authorization=" + value : "--remote_header=X-Test=1";
   }
 
   /** {@code NumFiles} from the open {@code /status} page. */

@@ -18,11 +18,14 @@ import java.util.UUID;
 final class BazelRemoteCacheScenario {
   private BazelRemoteCacheScenario() {}
 
-  /** {@code remoteCache} is the URL for {@code --remote_cache}: http://... or grpc://... */
-  static void buildCleanBuild(Bazel.Version version, String remoteCache, Path runDir) {
+  /**
+   * {@code remoteCache} is the URL for {@code --remote_cache}: http://... or grpc://...; {@code extraFlags} go to both
+   * builds (e.g. --remote_header).
+   */
+  static void buildCleanBuild(Bazel.Version version, String remoteCache, Path runDir, String... extraFlags) {
     TestWorkspace workspace = TestWorkspace.write(runDir, UUID.randomUUID().toString());
     try (Bazel bazel = Bazel.open(version, workspace, runDir.resolve("logs"))) {
-      Bazel.Result first = bazel.build("--remote_cache=" + remoteCache, "//...").assertSuccess();
+      Bazel.Result first = bazel.build(flags(remoteCache, extraFlags)).assertSuccess();
       Map<String, Integer> firstParts = first.processes();
       int spawns = first.totalProcesses() - firstParts.getOrDefault("internal", 0);
       assertThat(firstParts.getOrDefault("remote cache hit", 0))
@@ -38,7 +41,7 @@ final class BazelRemoteCacheScenario {
       bazel.clean().assertSuccess();
       assertThat(bin.resolve(TestWorkspace.OUTPUTS.get(0))).as("bazel clean removes the outputs").doesNotExist();
 
-      Bazel.Result second = bazel.build("--remote_cache=" + remoteCache, "//...").assertSuccess();
+      Bazel.Result second = bazel.build(flags(remoteCache, extraFlags)).assertSuccess();
       Map<String, Integer> secondParts = second.processes();
       int secondSpawns = second.totalProcesses() - secondParts.getOrDefault("internal", 0);
       assertThat(secondSpawns).as("non-internal actions of the second build: %s", secondParts).isEqualTo(spawns);
@@ -55,6 +58,14 @@ final class BazelRemoteCacheScenario {
       }
       System.out.printf("[e2e] %s with --remote_cache=%s: %s then %s%n", version, remoteCache, firstParts, secondParts);
     }
+  }
+
+  private static String[] flags(String remoteCache, String... extraFlags) {
+    java.util.List<String> all = new java.util.ArrayList<>();
+    all.add("--remote_cache=" + remoteCache);
+    all.addAll(java.util.List.of(extraFlags));
+    all.add("//...");
+    return all.toArray(String[]::new);
   }
 
   private static void assertNoRemoteCacheWarnings(Bazel.Result result) {
