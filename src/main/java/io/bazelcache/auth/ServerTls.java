@@ -26,7 +26,8 @@ import java.util.regex.Pattern;
 
 /**
  * The server side of TLS for both listeners, loaded once from PEM files: {@code tls_cert_file} (the certificate
- * chain), {@code tls_key_file} (PKCS#8 {@code PRIVATE KEY}, or PKCS#1 {@code RSA PRIVATE KEY}; RSA, EC or EdDSA),
+ * chain), {@code tls_key_file} (unencrypted PKCS#8 {@code PRIVATE KEY}: RSA, EC or EdDSA; or PKCS#1 {@code RSA PRIVATE
+ * KEY}; or SEC1 {@code EC PRIVATE KEY}),
  * optional {@code tls_ca_file} (CA certificates that client certificates must chain to: mTLS), and
  * {@code min_tls_version} (TLS 1.3 is always the highest).
  *
@@ -79,6 +80,10 @@ public final class ServerTls {
     List<String> out = new ArrayList<>(all.subList(i, all.size()));
     java.util.Collections.reverse(out);
     return out.toArray(String[]::new);
+  }
+
+  PrivateKey privateKey() {
+    return key;
   }
 
   public boolean mutual() {
@@ -164,7 +169,15 @@ public final class ServerTls {
         case "RSA PRIVATE KEY" -> {
           return pkcs8(rsaPkcs1ToPkcs8(der), file);
         }
-        case "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY" -> throw new IOException("tls_key_file " + file + ": "
+        case "EC PRIVATE KEY" -> {
+          byte[] pkcs8 = ecSec1ToPkcs8(der);
+          if (pkcs8 == null) {
+            throw new IOException("tls_key_file " + file + ": EC PRIVATE KEY is malformed or names no curve; convert it"
+                + " with: openssl pkcs8 -topk8 -nocrypt -in " + file + " -out key.pem");
+          }
+          return pkcs8(pkcs8, file);
+        }
+        case "ENCRYPTED PRIVATE KEY" -> throw new IOException("tls_key_file " + file + ": "
             + type + " is not supported; convert it with: openssl pkcs8 -topk8 -nocrypt -in " + file
             + " -out key.pem");
         default -> {
@@ -198,6 +211,66 @@ public final class ServerTls {
     body.writeBytes(algorithm);
     body.writeBytes(octets);
     return tlv(0x30, body.toByteArray());
+  }
+
+  /**
+   * Wraps a SEC1 ECPrivateKey ({@code SEQUENCE {version 1, OCTET STRING key, [0] curve OID, [1] public key}}, what
+   * OpenSSL and cert-manager write as {@code EC PRIVATE KEY}) in a PKCS#8 PrivateKeyInfo naming the same curve; null
+   * if the curve is not in it.
+   */
+  static byte[] ecSec1ToPkcs8(byte[] sec1) {
+    try {
+      int[] outer = header(sec1, 0);
+      if ((sec1[0] & 0xff) != 0x30) {
+        return null;
+      }
+      int pos = outer[0];
+      int end = outer[0] + outer[1];
+      while (pos < end) {
+        int tag = sec1[pos] & 0xff;
+        int[] h = header(sec1, pos);
+        if (tag == 0xa0) { // [0] parameters: the curve's OID, as a complete TLV
+          byte[] curveOid = java.util.Arrays.copyOfRange(sec1, h[0], h[0] + h[1]);
+          if ((curveOid[0] & 0xff) != 0x06) {
+            return null;
+          }
+          byte[] ecPublicKey = {0x06, 0x07, 0x2a, (byte) 0x86, 0x48, (byte) 0xce, 0x3d, 0x02, 0x01};
+          ByteArrayOutputStream alg = new ByteArrayOutputStream();
+          alg.writeBytes(ecPublicKey);
+          alg.writeBytes(curveOid);
+          ByteArrayOutputStream body = new ByteArrayOutputStream();
+          body.writeBytes(new byte[] {0x02, 0x01, 0x00});
+          body.writeBytes(tlv(0x30, alg.toByteArray()));
+          body.writeBytes(tlv(0x04, sec1));
+          return tlv(0x30, body.toByteArray());
+        }
+        pos = h[0] + h[1];
+      }
+      return null;
+    } catch (ArrayIndexOutOfBoundsException e) {
+      return null;
+    }
+  }
+
+  /** The content offset and length of the DER element starting at {@code pos}. */
+  private static int[] header(byte[] der, int pos) {
+    int len = der[pos + 1] & 0xff;
+    int off = pos + 2;
+    if (len >= 0x80) {
+      int n = len & 0x7f;
+      if (n == 0 || n > 3) {
+        throw new ArrayIndexOutOfBoundsException("unsupported DER length");
+      }
+      len = 0;
+      for (int i = 0; i < n; i++) {
+        len = (len << 8) | (der[off + i] & 0xff);
+      }
+      off += n;
+    }
+    if (off + len > der.length) {
+      throw new ArrayIndexOutOfBoundsException("truncated DER");
+    }
+    return new int[] {off, len};
   }
 
   private static byte[] tlv(int tag, byte[] value) {

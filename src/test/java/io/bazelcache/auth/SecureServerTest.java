@@ -493,7 +493,7 @@ class SecureServerTest {
         + "-----END EC PRIVATE KEY-----\n");
     assertThatThrownBy(() -> start("--tls_cert_file", pki.server().certPem().toString(), "--tls_key_file",
         ecKey.toString()))
-        .hasMessageContaining("tls_key_file " + ecKey + ": EC PRIVATE KEY is not supported; convert it with: openssl"
+        .hasMessageContaining("tls_key_file " + ecKey + ": EC PRIVATE KEY is malformed or names no curve; convert it with: openssl"
             + " pkcs8 -topk8 -nocrypt");
     assertThatThrownBy(() -> start("--tls_cert_file", pki.server().keyPem().toString(), "--tls_key_file",
         pki.server().keyPem().toString()))

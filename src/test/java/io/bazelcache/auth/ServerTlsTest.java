@@ -89,8 +89,18 @@ class ServerTlsTest {
     Path sec1 = tmp.resolve("sec1.key");
     openssl("ec", "-in", key.toString(), "-out", sec1.toString());
     assertThat(Files.readString(sec1)).startsWith("-----BEGIN EC PRIVATE KEY-----");
-    assertThatThrownBy(() -> ServerTls.load(cert, sec1, null, "TLSv1", false))
-        .hasMessage("tls_key_file " + sec1 + ": EC PRIVATE KEY is not supported; convert it with: openssl pkcs8"
-            + " -topk8 -nocrypt -in " + sec1 + " -out key.pem");
+    // The same key in SEC1 form (cert-manager's default for ECDSA) is read too, and is the same key.
+    ServerTls fromSec1 = ServerTls.load(cert, sec1, null, "TLSv1", false);
+    assertThat(fromSec1.httpContext()).isNotNull();
+    assertThat(((java.security.interfaces.ECPrivateKey) fromSec1.privateKey()).getS())
+        .isEqualTo(((java.security.interfaces.ECPrivateKey) tls.privateKey()).getS());
+    assertThat(((java.security.interfaces.ECPrivateKey) fromSec1.privateKey()).getParams().toString())
+        .isEqualTo(((java.security.interfaces.ECPrivateKey) tls.privateKey()).getParams().toString());
+
+    Path encrypted = tmp.resolve("enc.key");
+    openssl("pkcs8", "-topk8", "-in", key.toString(), "-out", encrypted.toString(), "-passout", "pass:x");
+    assertThatThrownBy(() -> ServerTls.load(cert, encrypted, null, "TLSv1", false))
+        .hasMessage("tls_key_file " + encrypted + ": ENCRYPTED PRIVATE KEY is not supported; convert it with:"
+            + " openssl pkcs8 -topk8 -nocrypt -in " + encrypted + " -out key.pem");
   }
 }
