@@ -427,7 +427,8 @@ class ConfigLoaderTest {
         "s3_proxy.aws_profile", "s3_proxy.disable_ssl", "s3_proxy.update_timestamps",
         "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns",
         "http_read_timeout", "http_write_timeout", "idle_timeout", "htpasswd_file", "min_tls_version",
-        "tls_ca_file", "tls_cert_file", "tls_key_file", "allow_unauthenticated_reads");
+        "tls_ca_file", "tls_cert_file", "tls_key_file", "allow_unauthenticated_reads",
+        "experimental_remote_asset_api");
   }
 
   // ---- every row is reachable ----------------------------------------------------------------------
