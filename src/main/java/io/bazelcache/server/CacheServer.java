@@ -3,6 +3,7 @@ package io.bazelcache.server;
 import io.bazelcache.ac.CompletenessCheckingStore;
 import io.bazelcache.asset.AssetOptions;
 import io.bazelcache.asset.RemoteAsset;
+import io.bazelcache.auth.Security;
 import io.bazelcache.config.Config;
 import io.bazelcache.config.ListenAddress;
 import io.bazelcache.grpc.GrpcCacheServer;
@@ -52,18 +53,22 @@ public final class CacheServer implements AutoCloseable {
   private final HttpCacheServer http;
   private final GrpcCacheServer grpc;
   private final RemoteAsset assets;
+  private final IdleWatch idle;
 
   private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc,
-      RemoteAsset assets) {
+      RemoteAsset assets, IdleWatch idle) {
     this.store = store;
     this.s3Stats = s3Stats;
     this.http = http;
     this.grpc = grpc;
     this.assets = assets;
+    this.idle = idle;
   }
 
+  /** Starts serving; with {@code idle_timeout}, the process exits (status 0) after that long without requests. */
   public static CacheServer start(Config config) throws IOException {
     BuildInfo build = BuildInfo.load();
+    Security security = Security.fromConfig(config); // htpasswd and TLS files: fail before touching the disk
     S3Stats s3Stats = new S3Stats();
     DiskStore[] disk = new DiskStore[1];
     BlobStore cas = openStore(config, s3Stats, d -> disk[0] = d);
@@ -71,6 +76,7 @@ public final class CacheServer implements AutoCloseable {
     HttpCacheServer http = null;
     GrpcCacheServer grpc = null;
     RemoteAsset assets = null;
+    IdleWatch idle = null;
     try {
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
@@ -82,7 +88,10 @@ public final class CacheServer implements AutoCloseable {
       BlobStore meteredCas = metrics.meter(cas);
       BlobStore meteredAc = metrics.meter(checkedAc);
 
-      HttpCacheOptions httpOptions = HttpCacheOptions.builder()
+      if (!config.idleTimeout().isZero()) {
+        idle = new IdleWatch(config.idleTimeout(), () -> System.exit(0));
+      }
+      HttpCacheOptions.Builder httpBuilder = HttpCacheOptions.builder()
           .maxBlobSize(config.maxBlobSize())
           .disableHttpAcValidation(config.disableHttpAcValidation())
           .enableAcKeyInstanceMangling(config.enableAcKeyInstanceMangling())
@@ -90,8 +99,12 @@ public final class CacheServer implements AutoCloseable {
           .gitTags(build.gitTags())
           .accessLog(accessLog)
           .observer(metrics.httpObserver())
-          .metricsPage(config.enableEndpointMetrics() ? metrics.page() : null)
-          .build();
+          .metricsPage(config.enableEndpointMetrics() ? metrics.page() : null);
+      security.applyTo(httpBuilder);
+      if (idle != null) {
+        httpBuilder.observer(idle.observe(httpBuilder.build().observer()));
+      }
+      HttpCacheOptions httpOptions = httpBuilder.build();
       http = new HttpCacheServer(socketAddress(config.httpAddress()), meteredCas, meteredAc, httpOptions, cas::stats)
           .start();
 
@@ -100,24 +113,30 @@ public final class CacheServer implements AutoCloseable {
             .withMaxBlobSize(config.maxBlobSize())
             .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
         BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? meteredCas : meteredAc;
+        var secure = security.grpcCustomizer();
         java.util.function.UnaryOperator<io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder> extra =
-            b -> b.intercept(metrics.grpcInterceptor(accessLog));
+            b -> secure.apply(b).intercept(metrics.grpcInterceptor(accessLog));
         if (config.experimentalRemoteAssetApi()) {
           assets = new RemoteAsset(cas, AssetOptions.of(dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("asset"),
               config.maxBlobSize()));
           RemoteAsset ra = assets;
-          extra = b -> b.intercept(metrics.grpcInterceptor(accessLog))
-              .addService(ra.fetchService()).addService(ra.pushService());
+          var secured = extra;
+          extra = b -> secured.apply(b).addService(ra.fetchService()).addService(ra.pushService());
           log.info("Remote Asset API (Fetch, Push) enabled");
+        }
+        if (idle != null) {
+          var beforeIdle = extra;
+          IdleWatch watch = idle;
+          extra = b -> beforeIdle.apply(b).intercept(watch.grpcInterceptor());
         }
         grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), meteredCas, grpcAc,
             grpcOptions, extra).start();
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
-      return new CacheServer(cas, s3Stats, http, grpc, assets);
+      return new CacheServer(cas, s3Stats, http, grpc, assets, idle);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(grpc, assets, http, cas);
+      closeQuietly(idle, grpc, assets, http, cas);
       throw e;
     }
   }
@@ -177,7 +196,7 @@ public final class CacheServer implements AutoCloseable {
   /** Stops accepting work, lets requests in flight finish (bounded), then drains uploads and closes the store. */
   @Override
   public void close() {
-    closeQuietly(grpc, assets, http, store);
+    closeQuietly(idle, grpc, assets, http, store);
   }
 
   private static void closeQuietly(AutoCloseable... all) {

@@ -240,7 +240,8 @@ class MetricsEndpointTest {
 
   @Test
   void cancelledCallsAndOddMethodsAreLabelledSafely() throws Exception {
-    CacheServer s = start("--enable_endpoint_metrics");
+    // idle_timeout wraps the HTTP observer; in-flight gauges must still go up and down in pairs.
+    CacheServer s = start("--enable_endpoint_metrics", "--idle_timeout=1h");
     int status = send(s, "FROBNICATE", "/cas/" + sha(new byte[] {1}), null).statusCode();
     assertThat(status).isGreaterThanOrEqualTo(400);
 
@@ -289,6 +290,8 @@ class MetricsEndpointTest {
     assertThat(m.labelValues("http_request_duration_seconds_count", "method")).contains("other")
         .doesNotContain("FROBNICATE");
     assertThat(m.value("http_requests_inflight", "handler=other")).isZero();
+    assertThat(m.value("http_requests_inflight", "handler=metrics")).isEqualTo(1);
+    assertThat(m.value("http_response_size_bytes_sum", "handler=metrics")).isPositive();
     assertThat(m.value("bazel_remote_http_request_total", "code=" + status)).isEqualTo(1);
   }
 
