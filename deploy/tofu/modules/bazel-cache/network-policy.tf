@@ -25,12 +25,12 @@ resource "kubernetes_network_policy_v1" "main" {
           }
         }
       }
-      port {
-        port     = local.grpc_port
+      ports {
+        port     = tostring(local.grpc_port)
         protocol = "TCP"
       }
-      port {
-        port     = local.http_port
+      ports {
+        port     = tostring(local.http_port)
         protocol = "TCP"
       }
     }
@@ -44,8 +44,8 @@ resource "kubernetes_network_policy_v1" "main" {
             match_labels = { "kubernetes.io/metadata.name" = ingress.value }
           }
         }
-        port {
-          port     = local.grpc_port
+        ports {
+          port     = tostring(local.grpc_port)
           protocol = "TCP"
         }
       }
@@ -60,8 +60,8 @@ resource "kubernetes_network_policy_v1" "main" {
             match_labels = ingress.value == "" ? {} : { "kubernetes.io/metadata.name" = ingress.value }
           }
         }
-        port {
-          port     = local.http_port
+        ports {
+          port     = tostring(local.http_port)
           protocol = "TCP"
         }
       }
