@@ -195,6 +195,75 @@ class DeploymentConfigTest {
     }
   }
 
+  /**
+   * Every metric the Grafana dashboard and the module's alerts query is exposed by a server running the module's
+   * config, after some HTTP and gRPC traffic. Skipped while {@code /metrics} is not wired (answers 404).
+   */
+  @Test
+  void dashboardAndAlertMetricsAreExposed(@TempDir Path tmp) throws Exception {
+    S3ProxyProcess s3 = S3ProxyProcess.shared();
+    try (S3Client raw = S3Testing.rawClient(s3)) {
+      S3Testing.createBucket(raw, "bazel-cache");
+    } catch (software.amazon.awssdk.services.s3.model.S3Exception e) {
+      // Already there.
+    }
+    Path yaml = tmp.resolve("config.yaml");
+    Files.writeString(yaml, render(template(), moduleDefaults(s3.endpoint())));
+    Map<String, String> env = Map.of(
+        "BAZEL_REMOTE_S3_ACCESS_KEY_ID", S3ProxyProcess.ACCESS_KEY,
+        "BAZEL_REMOTE_S3_SECRET_ACCESS_KEY", S3ProxyProcess.SECRET_KEY);
+    String[] args = {"--config_file=" + yaml, "--dir=" + tmp.resolve("data"),
+        "--http_address=127.0.0.1:0", "--grpc_address=127.0.0.1:0"};
+    HttpClient client = HttpClient.newHttpClient();
+    try (CacheServer server = CacheServer.start(ConfigLoader.load(args, env, false))) {
+      String base = "http://127.0.0.1:" + server.httpPort();
+      byte[] blob = ("metrics " + System.nanoTime()).getBytes(StandardCharsets.UTF_8);
+      String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(blob));
+      client.send(HttpRequest.newBuilder(URI.create(base + "/cas/" + hash))
+          .PUT(HttpRequest.BodyPublishers.ofByteArray(blob)).build(), HttpResponse.BodyHandlers.discarding());
+      client.send(HttpRequest.newBuilder(URI.create(base + "/cas/" + hash)).GET().build(),
+          HttpResponse.BodyHandlers.discarding());
+      client.send(HttpRequest.newBuilder(URI.create(base + "/ac/" + "0".repeat(64))).GET().build(),
+          HttpResponse.BodyHandlers.discarding());
+      io.grpc.ManagedChannel channel = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+          .forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+      try {
+        build.bazel.remote.execution.v2.CapabilitiesGrpc.newBlockingStub(channel)
+            .getCapabilities(build.bazel.remote.execution.v2.GetCapabilitiesRequest.getDefaultInstance());
+      } finally {
+        channel.shutdownNow();
+      }
+      HttpResponse<String> metrics = client.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).GET().build(),
+          HttpResponse.BodyHandlers.ofString());
+      org.junit.jupiter.api.Assumptions.assumeTrue(metrics.statusCode() != 404,
+          "/metrics is not wired in this build yet");
+      assertThat(metrics.statusCode()).isEqualTo(200);
+      Set<String> exposed = new TreeSet<>();
+      metrics.body().lines().filter(l -> !l.startsWith("#") && !l.isBlank())
+          .forEach(l -> exposed.add(l.split("[{ ]", 2)[0]));
+      Set<String> queried = new TreeSet<>(metricNames(Files.readString(
+          MODULE.resolve("../../../grafana/bazel-cache.json").normalize())));
+      queried.addAll(metricNames(Files.readString(MODULE.resolve("monitoring.tf"))));
+      queried.remove("up"); // Prometheus' own
+      assertThat(queried).as("metrics the dashboard and alerts query").isNotEmpty();
+      assertThat(exposed).as("/metrics of a server running the module's config").containsAll(queried);
+    }
+  }
+
+  /** Metric names in PromQL expressions: bazel_remote_*, grpc_server_*, and the inflight regex's name. */
+  private static Set<String> metricNames(String text) {
+    Set<String> names = new TreeSet<>();
+    Matcher m = Pattern.compile("\\b((?:bazel_remote|grpc_server)_[a-z_]+)").matcher(text);
+    while (m.find()) {
+      names.add(m.group(1));
+    }
+    if (text.contains("(bazel_remote_)?http_requests_inflight")) {
+      names.remove("bazel_remote_");
+      names.add("http_requests_inflight");
+    }
+    return names;
+  }
+
   private static String hclString(String jsonScalar) {
     // The value passed to templatefile() is the JSON text itself, as a string.
     return "\"" + jsonScalar.replace("\\", "\\\\").replace("\"", "\\\"").replace("${", "$${") + "\"";
