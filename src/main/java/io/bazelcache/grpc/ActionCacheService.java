@@ -16,13 +16,13 @@ import io.bazelcache.storage.BlobKey;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.InvalidEntryException;
 import io.bazelcache.storage.Kind;
+import io.grpc.Context;
+import io.grpc.Contexts;
 import io.grpc.Grpc;
+import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
-import io.grpc.Metadata;
-import io.grpc.Context;
-import io.grpc.Contexts;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
@@ -30,6 +30,7 @@ import java.net.SocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -184,70 +185,37 @@ final class ActionCacheService extends ActionCacheGrpc.ActionCacheImplBase {
       }
       ActionResults.validate(result, fn);
 
-      // Check every inlined blob before storing any of them, so a bad request stores nothing.
+      // Every inlined blob is checked against its digest before any is stored, so a bad request
+      // stores nothing. The stored result keeps digests only.
+      List<ActionResults.InlinedBlob> blobs = ActionResults.inlinedBlobs(result, fn);
       ActionResult.Builder stored = result.toBuilder();
-      record Inlined(Digest digest, ByteString data) {}
-      java.util.List<Inlined> blobs = new java.util.ArrayList<>();
       for (int i = 0; i < stored.getOutputFilesCount(); i++) {
-        OutputFile f = stored.getOutputFiles(i);
-        if (!f.getContents().isEmpty()) {
-          Digest d = DigestProtos.fromProto(f.getDigest(), fn, "output_files[" + i + "].digest");
-          checkContent(d, f.getContents(), "output_files[" + i + "].contents");
-          blobs.add(new Inlined(d, f.getContents()));
-          stored.setOutputFiles(i, f.toBuilder().clearContents());
+        if (!stored.getOutputFiles(i).getContents().isEmpty()) {
+          stored.setOutputFiles(i, stored.getOutputFiles(i).toBuilder().clearContents());
         }
       }
-      if (!result.getStdoutRaw().isEmpty()) {
-        Digest d = rawDigest(result.hasStdoutDigest(), result.getStdoutDigest(), result.getStdoutRaw(), fn, "stdout");
-        blobs.add(new Inlined(d, result.getStdoutRaw()));
-        stored.clearStdoutRaw().setStdoutDigest(DigestProtos.toProto(d));
+      for (ActionResults.InlinedBlob blob : blobs) {
+        if (blob.field().equals("stdout_raw")) {
+          stored.clearStdoutRaw().setStdoutDigest(DigestProtos.toProto(blob.digest()));
+        } else if (blob.field().equals("stderr_raw")) {
+          stored.clearStderrRaw().setStderrDigest(DigestProtos.toProto(blob.digest()));
+        }
       }
-      if (!result.getStderrRaw().isEmpty()) {
-        Digest d = rawDigest(result.hasStderrDigest(), result.getStderrDigest(), result.getStderrRaw(), fn, "stderr");
-        blobs.add(new Inlined(d, result.getStderrRaw()));
-        stored.clearStderrRaw().setStderrDigest(DigestProtos.toProto(d));
-      }
-      for (Inlined blob : blobs) {
+      for (ActionResults.InlinedBlob blob : blobs) {
         BlobKey key = BlobKey.cas(blob.digest());
         if (!key.isEmptyCasBlob() && !cas.contains(key)) {
           cas.put(key, blob.data().toByteArray());
         }
       }
-      if (stored.getExecutionMetadata().getWorker().isEmpty()) {
-        SocketAddress peer = PEER.get();
-        if (peer != null) {
-          stored.setExecutionMetadata(
-              stored.getExecutionMetadata().toBuilder().setWorker(peer.toString()));
-        }
-      }
-      ActionResult toStore = stored.build();
+      SocketAddress peer = PEER.get();
+      ActionResult built = stored.build();
+      ActionResult toStore =
+          peer == null ? built : ActionResults.withWorkerIfUnset(built, peer.toString());
       ac.put(acKey(action, request.getInstanceName()), ActionResults.toBinary(toStore));
       out.onNext(toStore);
       out.onCompleted();
     } catch (Exception e) {
       out.onError(Statuses.exception(e));
-    }
-  }
-
-  private static Digest rawDigest(boolean has, build.bazel.remote.execution.v2.Digest proto,
-      ByteString raw, DigestFunction fn, String name) {
-    if (!has) {
-      return Digest.of(fn, raw.toByteArray());
-    }
-    Digest d = DigestProtos.fromProto(proto, fn, name + "_digest");
-    checkContent(d, raw, name + "_raw");
-    return d;
-  }
-
-  private static void checkContent(Digest d, ByteString data, String field) {
-    if (data.size() != d.sizeBytes()) {
-      throw Statuses.invalid(field + " has " + data.size() + " bytes, its digest says " + d.sizeBytes());
-    }
-    var h = d.function().newHasher();
-    h.update(data.asReadOnlyByteBuffer());
-    String got = HexFormat.of().formatHex(h.finish());
-    if (!got.equals(d.hash())) {
-      throw Statuses.invalid(field + " hashes to " + got + ", its digest says " + d.hash());
     }
   }
 

@@ -41,6 +41,7 @@ final class UploadRegistry implements AutoCloseable {
   private final long windowNanos;
   private final int maxParked;
   private final ScheduledExecutorService sweeper;
+  private volatile boolean closed;
 
   UploadRegistry(Duration window, int maxParked) {
     this.windowNanos = window.toNanos();
@@ -103,7 +104,7 @@ final class UploadRegistry implements AutoCloseable {
 
   /** The upload's stream ended without finishing: keep it for resumption (or discard it). */
   void park(Upload u) {
-    boolean keep = windowNanos > 0 && maxParked > 0 && u.committed > 0;
+    boolean keep = windowNanos > 0 && maxParked > 0 && u.committed > 0 && !closed;
     if (!keep) {
       uploads.remove(u.name, u);
       u.writer.close();
@@ -119,6 +120,12 @@ final class UploadRegistry implements AutoCloseable {
       return;
     }
     evictOverflow();
+    if (closed) {
+      // Raced with close(): do not leave it behind.
+      if (uploads.remove(u.name, u)) {
+        discardIfIdle(u);
+      }
+    }
   }
 
   int parkedCount() {
@@ -194,6 +201,7 @@ final class UploadRegistry implements AutoCloseable {
 
   @Override
   public void close() {
+    closed = true;
     sweeper.shutdownNow();
     for (Upload u : uploads.values()) {
       if (uploads.remove(u.name, u)) {

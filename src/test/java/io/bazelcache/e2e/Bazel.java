@@ -118,17 +118,25 @@ final class Bazel implements AutoCloseable {
   private final Path logDir;
   private final String outputUserRoot;
   private final List<String> repositoryFlags;
+  private final List<String> startupOptions;
 
-  private Bazel(Version version, Path workspace, Path logDir, List<String> repositoryFlags) {
+  private Bazel(Version version, Path workspace, Path logDir, List<String> repositoryFlags,
+      List<String> startupOptions) {
     this.version = version;
     this.workspace = workspace;
     this.logDir = logDir;
     this.outputUserRoot = "/tmp/bce2e-" + UUID.randomUUID().toString().substring(0, 8);
     this.repositoryFlags = repositoryFlags;
+    this.startupOptions = startupOptions;
   }
 
   /** Skips the test if this Bazel is not installed (fails instead when bazelcache.requireE2e=true). */
   static Bazel open(Version version, TestWorkspace workspace, Path logDir) {
+    return open(version, workspace, logDir, List.of());
+  }
+
+  /** As {@link #open(Version, TestWorkspace, Path)}, with startup options such as {@code --digest_function=blake3}. */
+  static Bazel open(Version version, TestWorkspace workspace, Path logDir, List<String> startupOptions) {
     E2e.assumePrerequisite(version.unavailableReason() == null, version.unavailableReason());
     List<String> flags = new ArrayList<>();
     if (version.inChroot()) {
@@ -145,7 +153,7 @@ final class Bazel implements AutoCloseable {
       // Debian's Bazel 4.2.3 ships no rules_cc/rules_java; the workspace brings stand-ins.
       flags.addAll(workspace.bazel4RepositoryOverrides());
     }
-    return new Bazel(version, workspace.root(), logDir, List.copyOf(flags));
+    return new Bazel(version, workspace.root(), logDir, List.copyOf(flags), List.copyOf(startupOptions));
   }
 
   /** {@code bazel build <flags> <args>} without convenience symlinks and with local (unsandboxed) execution. */
@@ -186,6 +194,7 @@ final class Bazel implements AutoCloseable {
     }
     cmd.add("--output_user_root=" + outputUserRoot);
     cmd.add("--max_idle_secs=600"); // a server left behind by an aborted test goes away by itself
+    cmd.addAll(startupOptions);
     cmd.add(command);
     if (!command.equals("shutdown")) {
       cmd.addAll(repositoryFlags);

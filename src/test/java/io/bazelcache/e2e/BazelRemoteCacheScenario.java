@@ -6,7 +6,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 
@@ -20,9 +22,25 @@ final class BazelRemoteCacheScenario {
 
   /** {@code remoteCache} is the URL for {@code --remote_cache}: http://... or grpc://... */
   static void buildCleanBuild(Bazel.Version version, String remoteCache, Path runDir) {
+    buildCleanBuild(version, remoteCache, runDir, List.of(), List.of());
+  }
+
+  /**
+   * As {@link #buildCleanBuild(Bazel.Version, String, Path)}, with Bazel startup options and extra build flags for
+   * both builds. With {@code --remote_download_minimal} the second build leaves its outputs in the cache, so
+   * only the hit count is checked there; the bytes are then fetched by a third build with
+   * {@code --remote_download_toplevel} and compared.
+   */
+  static void buildCleanBuild(Bazel.Version version, String remoteCache, Path runDir, List<String> startupOptions,
+      List<String> buildFlags) {
     TestWorkspace workspace = TestWorkspace.write(runDir, UUID.randomUUID().toString());
-    try (Bazel bazel = Bazel.open(version, workspace, runDir.resolve("logs"))) {
-      Bazel.Result first = bazel.build("--remote_cache=" + remoteCache, "//...").assertSuccess();
+    List<String> args = new ArrayList<>();
+    args.add("--remote_cache=" + remoteCache);
+    args.addAll(buildFlags);
+    args.add("//...");
+    boolean minimal = buildFlags.contains("--remote_download_minimal");
+    try (Bazel bazel = Bazel.open(version, workspace, runDir.resolve("logs"), startupOptions)) {
+      Bazel.Result first = bazel.build(args.toArray(String[]::new)).assertSuccess();
       Map<String, Integer> firstParts = first.processes();
       int spawns = first.totalProcesses() - firstParts.getOrDefault("internal", 0);
       assertThat(firstParts.getOrDefault("remote cache hit", 0))
@@ -38,7 +56,7 @@ final class BazelRemoteCacheScenario {
       bazel.clean().assertSuccess();
       assertThat(bin.resolve(TestWorkspace.OUTPUTS.get(0))).as("bazel clean removes the outputs").doesNotExist();
 
-      Bazel.Result second = bazel.build("--remote_cache=" + remoteCache, "//...").assertSuccess();
+      Bazel.Result second = bazel.build(args.toArray(String[]::new)).assertSuccess();
       Map<String, Integer> secondParts = second.processes();
       int secondSpawns = second.totalProcesses() - secondParts.getOrDefault("internal", 0);
       assertThat(secondSpawns).as("non-internal actions of the second build: %s", secondParts).isEqualTo(spawns);
@@ -48,12 +66,18 @@ final class BazelRemoteCacheScenario {
           .isEqualTo(spawns);
       assertNoRemoteCacheWarnings(second);
 
+      if (minimal) {
+        List<String> topLevel = new ArrayList<>(args);
+        topLevel.set(topLevel.indexOf("--remote_download_minimal"), "--remote_download_toplevel");
+        bazel.build(topLevel.toArray(String[]::new)).assertSuccess();
+      }
       Map<String, byte[]> downloaded = readOutputs(bin);
       for (String output : TestWorkspace.OUTPUTS) {
         assertThat(downloaded.get(output)).as("%s from the cache, byte for byte", output)
             .isEqualTo(built.get(output));
       }
-      System.out.printf("[e2e] %s with --remote_cache=%s: %s then %s%n", version, remoteCache, firstParts, secondParts);
+      System.out.printf("[e2e] %s %s with --remote_cache=%s %s: %s then %s%n", version, startupOptions, remoteCache,
+          buildFlags, firstParts, secondParts);
     }
   }
 

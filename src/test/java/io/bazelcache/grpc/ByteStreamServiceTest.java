@@ -188,6 +188,29 @@ class ByteStreamServiceTest {
   }
 
   @Test
+  void readsServeStoredFilesAndTheStoredZstdForm() throws Exception {
+    start();
+    byte[] data = new byte[3 * 1024 * 1024 + 5];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (byte) (i % 97 < 50 ? 0 : i);
+    }
+    Digest d = sha(data);
+    f.store.put(BlobKey.cas(d), data);
+    instrumented.fileBacked.set(true);
+    assertThat(read(readName(d, false), 0, 0)).isEqualTo(data);
+    assertThat(read(readName(d, false), 1_500_000, 1_000_000))
+        .isEqualTo(java.util.Arrays.copyOfRange(data, 1_500_000, 2_500_000));
+    byte[] z = read(readName(d, true), 0, 0);
+    assertThat(instrumented.zstdFileUses.get()).isEqualTo(1);
+    assertThat(z).isEqualTo(Zstd.compress(data)); // exactly the stored form
+    // From an offset the stored frame cannot be used: compressed on the fly.
+    byte[] tail = read(readName(d, true), 100, 0);
+    assertThat(instrumented.zstdFileUses.get()).isEqualTo(1);
+    assertThat(Zstd.decompress(tail, data.length - 100))
+        .isEqualTo(java.util.Arrays.copyOfRange(data, 100, data.length));
+  }
+
+  @Test
   void readErrors() throws Exception {
     start();
     byte[] data = random(1000, 2);

@@ -225,6 +225,21 @@ class CasServiceTest {
   }
 
   @Test
+  void batchReadSendsTheStoredZstdForm() throws Exception {
+    byte[] a = new byte[50_000];
+    put(a);
+    instrumented.fileBacked.set(true);
+    BatchReadBlobsResponse z = cas.batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+        .addDigests(proto(a)).addAcceptableCompressors(Compressor.Value.ZSTD).build());
+    assertThat(z.getResponses(0).getCompressor()).isEqualTo(Compressor.Value.ZSTD);
+    assertThat(z.getResponses(0).getData().toByteArray()).isEqualTo(Zstd.compress(a));
+    assertThat(instrumented.zstdFileUses.get()).isEqualTo(1);
+    BatchReadBlobsResponse plain = cas.batchReadBlobs(
+        BatchReadBlobsRequest.newBuilder().addDigests(proto(a)).build());
+    assertThat(plain.getResponses(0).getData().toByteArray()).isEqualTo(a);
+  }
+
+  @Test
   void blake3BatchRoundTripIsKeptApartFromSha256() {
     byte[] data = random(500, 30);
     io.bazelcache.digest.Digest b3 = io.bazelcache.digest.Digest.of(DigestFunction.BLAKE3, data);

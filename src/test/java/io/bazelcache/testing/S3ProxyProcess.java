@@ -23,6 +23,7 @@ public final class S3ProxyProcess implements AutoCloseable {
 
   private final Path dir;
   private final int port;
+  private int metricsPort; // 0: S3Proxy's Prometheus endpoint is off
   private Process process;
 
   public S3ProxyProcess(Path dir, int port) {
@@ -46,6 +47,30 @@ public final class S3ProxyProcess implements AutoCloseable {
       Runtime.getRuntime().addShutdownHook(new Thread(s::stop));
     }
     return shared;
+  }
+
+  /**
+   * Turns on S3Proxy's own Prometheus endpoint (a request counter per S3 operation and status code) on a free
+   * port, from the next {@link #start()} on: the tests count requests on the server's side with it.
+   */
+  public synchronized S3ProxyProcess withMetrics() throws IOException {
+    if (metricsPort == 0) {
+      metricsPort = freePort();
+    }
+    return this;
+  }
+
+  /** {@code http://127.0.0.1:P/metrics}, after {@link #withMetrics()}. */
+  public URI metricsUri() {
+    if (metricsPort == 0) {
+      throw new IllegalStateException("metrics are off: call withMetrics() before start()");
+    }
+    return URI.create("http://127.0.0.1:" + metricsPort + "/metrics");
+  }
+
+  /** Where the filesystem backend keeps the objects of {@code bucket}, one file per key. */
+  public Path bucketDir(String bucket) {
+    return dir.resolve("data").resolve(bucket);
   }
 
   public static int freePort() throws IOException {
@@ -79,7 +104,8 @@ public final class S3ProxyProcess implements AutoCloseable {
         "s3proxy.credential=" + SECRET_KEY,
         "jclouds.provider=filesystem",
         "jclouds.filesystem.basedir=" + data.toAbsolutePath(),
-        ""));
+        metricsPort == 0 ? "" : "s3proxy.metrics.enabled=true\ns3proxy.metrics.host=127.0.0.1\n"
+            + "s3proxy.metrics.port=" + metricsPort + "\n"));
     String java = ProcessHandle.current().info().command().orElse("java");
     ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx256m", "-XX:TieredStopAtLevel=1",
         "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener",

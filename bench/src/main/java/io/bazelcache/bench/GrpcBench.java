@@ -23,7 +23,6 @@ import io.bazelcache.storage.DigestMismatchException;
 import io.bazelcache.storage.StoreStats;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -41,8 +40,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * gRPC transport benchmark over loopback, against an in-memory store (so it measures the transport,
- * hashing and copying, not the disk):
+ * gRPC transport benchmark over loopback, against an in-memory store (the default: measures the
+ * transport, hashing and copying, not the disk) or the DiskStore:
  *
  * <ul>
  *   <li>FindMissingBlobs with 10,000 digests (half present): p50/p99/max latency;
@@ -51,38 +50,58 @@ import java.util.concurrent.TimeUnit;
  *       single-thread SHA-256 rate measured in the same run.
  * </ul>
  *
- * Run: {@code bench/run.sh GrpcBench [iterations]}.
+ * Run: {@code bench/run.sh GrpcBench [iterations] [memory|disk-zstd|disk-uncompressed]} (disk stores
+ * live in a temporary directory under {@code -Dbench.dir}, default java.io.tmpdir, deleted afterwards).
  */
 public final class GrpcBench {
   private static final int MIB = 1024 * 1024;
 
   public static void main(String[] args) throws Exception {
     int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 10;
-    HeapStore store = new HeapStore();
+    String storeName = args.length > 1 ? args[1] : "memory";
+    java.nio.file.Path tmp = null;
+    BlobStore store;
+    switch (storeName) {
+      case "memory" -> store = new HeapStore();
+      case "disk-zstd", "disk-uncompressed" -> {
+        tmp = java.nio.file.Files.createTempDirectory(
+            java.nio.file.Path.of(System.getProperty("bench.dir", System.getProperty("java.io.tmpdir"))),
+            "grpcbench");
+        store = io.bazelcache.storage.disk.DiskStore.open(tmp, 8L << 30, 0,
+            storeName.equals("disk-zstd") ? io.bazelcache.storage.disk.StorageMode.ZSTD
+                : io.bazelcache.storage.disk.StorageMode.UNCOMPRESSED, 1L << 30);
+      }
+      default -> throw new IllegalArgumentException("store: memory, disk-zstd or disk-uncompressed");
+    }
     GrpcCacheServer server = new GrpcCacheServer(new InetSocketAddress("127.0.0.1", 0), store, store,
         GrpcOptions.defaults()).start();
     ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port())
         .usePlaintext().maxInboundMessageSize(16 * MIB).build();
     try {
-      System.out.printf("cores=%d java=%s%n", Runtime.getRuntime().availableProcessors(),
-          System.getProperty("java.version"));
+      System.out.printf("cores=%d java=%s store=%s%n", Runtime.getRuntime().availableProcessors(),
+          System.getProperty("java.version"), storeName);
       findMissing(channel, store, Math.max(200, iterations * 20));
       byte[] blob = new byte[64 * MIB];
       new Random(42).nextBytes(blob);
-      Digest d = Digest.of(DigestFunction.SHA256, blob);
       double sha = sha256Rate(blob, iterations);
       System.out.printf("sha256 (1 thread, 64 MiB): %.2f GB/s%n", sha);
-      write(channel, store, blob, d, iterations, MIB);
-      write(channel, store, blob, d, iterations, 64 * 1024);
-      store.put(BlobKey.cas(d), blob);
+      write(channel, store, blob, iterations, MIB, 1);
+      write(channel, store, blob, iterations, 64 * 1024, 2);
+      Digest d = Digest.of(DigestFunction.SHA256, blob); // as the last write left it: stored
       read(channel, d, iterations);
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       server.close();
+      store.close();
+      if (tmp != null) {
+        try (var paths = java.nio.file.Files.walk(tmp)) {
+          paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+      }
     }
   }
 
-  static void findMissing(ManagedChannel channel, HeapStore store, int rounds) throws Exception {
+  static void findMissing(ManagedChannel channel, BlobStore store, int rounds) throws Exception {
     FindMissingBlobsRequest.Builder req = FindMissingBlobsRequest.newBuilder();
     Random r = new Random(1);
     for (int i = 0; i < 10_000; i++) {
@@ -127,17 +146,29 @@ public final class GrpcBench {
     return best;
   }
 
-  static void write(ManagedChannel channel, HeapStore store, byte[] blob, Digest d, int iterations,
-      int chunk) throws Exception {
+  /** Uploads distinct 64 MiB blobs (the first bytes differ), so none is already present. */
+  static void write(ManagedChannel channel, BlobStore store, byte[] blob, int iterations,
+      int chunk, int series) throws Exception {
     var stub = ByteStreamGrpc.newStub(channel);
     List<Double> rates = new ArrayList<>();
     for (int i = 0; i < iterations + 2; i++) {
-      store.remove(BlobKey.cas(d));
+      java.nio.ByteBuffer.wrap(blob).putInt(series).putInt(i).putLong(System.nanoTime());
+      Digest d = Digest.of(DigestFunction.SHA256, blob);
       String name = "uploads/" + UUID.randomUUID() + "/blobs/" + d.hash() + "/" + d.sizeBytes();
       CompletableFuture<WriteResponse> done = new CompletableFuture<>();
+      Object readyLock = new Object();
       long t0 = System.nanoTime();
-      StreamObserver<WriteRequest> out = stub.write(new StreamObserver<>() {
+      var responses = new io.grpc.stub.ClientResponseObserver<WriteRequest, WriteResponse>() {
         WriteResponse last;
+
+        @Override
+        public void beforeStart(io.grpc.stub.ClientCallStreamObserver<WriteRequest> requestStream) {
+          requestStream.setOnReadyHandler(() -> {
+            synchronized (readyLock) {
+              readyLock.notifyAll();
+            }
+          });
+        }
 
         @Override
         public void onNext(WriteResponse v) {
@@ -147,17 +178,23 @@ public final class GrpcBench {
         @Override
         public void onError(Throwable t) {
           done.completeExceptionally(t);
+          synchronized (readyLock) {
+            readyLock.notifyAll();
+          }
         }
 
         @Override
         public void onCompleted() {
           done.complete(last);
         }
-      });
-      var call = (io.grpc.stub.ClientCallStreamObserver<WriteRequest>) out;
-      for (int off = 0; off < blob.length; off += chunk) {
-        while (!call.isReady()) {
-          Thread.onSpinWait();
+      };
+      var out = (io.grpc.stub.ClientCallStreamObserver<WriteRequest>) stub.write(responses);
+      for (int off = 0; off < blob.length && !done.isDone(); off += chunk) {
+        // Wait (without spinning: the client shares the cores with the server) for flow control.
+        synchronized (readyLock) {
+          while (!out.isReady() && !done.isDone()) {
+            readyLock.wait(100);
+          }
         }
         int n = Math.min(chunk, blob.length - off);
         WriteRequest.Builder b = WriteRequest.newBuilder().setWriteOffset(off)
@@ -213,10 +250,6 @@ public final class GrpcBench {
   /** A minimal in-memory store that verifies digests on commit, like a real one. */
   static final class HeapStore implements BlobStore {
     private final Map<BlobKey, byte[]> map = new ConcurrentHashMap<>();
-
-    void remove(BlobKey k) {
-      map.remove(k);
-    }
 
     @Override
     public Blob get(BlobKey key) {
