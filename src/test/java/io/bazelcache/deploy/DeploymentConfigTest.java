@@ -129,6 +129,20 @@ class DeploymentConfigTest {
     assertThat(rendered).isEqualTo(render(template(), values));
   }
 
+  /** Where terraform (or tofu) is installed: the module's HCL parses and is formatted (no provider needed). */
+  @Test
+  void terraformFmtAcceptsTheModule() throws Exception {
+    String tool = onPath("tofu") != null ? "tofu" : onPath("terraform") != null ? "terraform" : null;
+    org.junit.jupiter.api.Assumptions.assumeTrue(tool != null, "neither tofu nor terraform installed");
+    ProcessBuilder pb = new ProcessBuilder(tool, "fmt", "-check", "-diff", "-no-color", "-recursive",
+        MODULE.toAbsolutePath().toString()).redirectErrorStream(true);
+    pb.environment().put("TF_CLI_CONFIG_FILE", "/dev/null");
+    Process p = pb.start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as("%s fmt -check: %s", tool, out).isZero();
+  }
+
   @Test
   void theRenderedConfigLoadsAndServesAgainstRealS3(@TempDir Path tmp) throws Exception {
     S3ProxyProcess s3 = S3ProxyProcess.shared();
