@@ -174,9 +174,9 @@ public final class Options {
             + " strictly increasing, positive. YAML only.").build());
     t.add(opt(NOT_YET, "http_metrics_prefix", OptionType.BOOL).env("BAZEL_REMOTE_HTTP_METRICS_PREFIX")
         .def(false).help("Prefix HTTP metric names with bazel_remote_.").build());
-    t.add(opt(NOT_YET, "experimental_remote_asset_api", OptionType.BOOL)
+    t.add(opt(SUPPORTED, "experimental_remote_asset_api", OptionType.BOOL)
         .env("BAZEL_REMOTE_EXPERIMENTAL_REMOTE_ASSET_API").def(false)
-        .help("Enable the Remote Asset API (Fetch) over gRPC. Needs gRPC.").build());
+        .help("Enable the Remote Asset API (Fetch and Push) over gRPC. Needs gRPC.").build());
     t.add(opt(NOT_YET, "access_log_level", OptionType.ENUM).env("BAZEL_REMOTE_ACCESS_LOG_LEVEL")
         .enumOf(AccessLogLevel.class).def(AccessLogLevel.ALL).help("Access log verbosity.").build());
     t.add(opt(NOT_YET, "log_timezone", OptionType.ENUM).env("BAZEL_REMOTE_LOG_TIMEZONE")

@@ -1,6 +1,8 @@
 package io.bazelcache.server;
 
 import io.bazelcache.ac.CompletenessCheckingStore;
+import io.bazelcache.asset.AssetOptions;
+import io.bazelcache.asset.RemoteAsset;
 import io.bazelcache.config.Config;
 import io.bazelcache.config.ListenAddress;
 import io.bazelcache.grpc.GrpcCacheServer;
@@ -35,6 +37,7 @@ import org.slf4j.LoggerFactory;
  *     └─ CompletenessCheckingStore (AC hits only when every referenced CAS blob exists)
  *   HTTP: CAS/RAW → disk, AC → completeness-checked (or RAW when disable_http_ac_validation)
  *   gRPC: CAS → disk, AC → completeness-checked (or plain when disable_grpc_ac_deps_check)
+ *         + Remote Asset Fetch/Push with experimental_remote_asset_api (records in RAW, blobs in CAS)
  * </pre>
  *
  * The listeners start only after the disk index is loaded, so {@code /status} and gRPC health answering at
@@ -48,38 +51,27 @@ public final class CacheServer implements AutoCloseable {
   private final S3Stats s3Stats;
   private final HttpCacheServer http;
   private final GrpcCacheServer grpc;
+  private final RemoteAsset assets;
   private boolean closed;
 
-  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc) {
+  private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc,
+      RemoteAsset assets) {
     this.store = store;
     this.s3Stats = s3Stats;
     this.http = http;
     this.grpc = grpc;
+    this.assets = assets;
   }
 
   public static CacheServer start(Config config) throws IOException {
     BuildInfo build = BuildInfo.load();
-    Path dir = config.dir();
-    Files.createDirectories(dir);
-    dir = dir.toRealPath();
-    DiskStore disk = DiskStore.open(
-        dir,
-        config.maxSizeBytes(),
-        config.maxSizeHardLimitBytes().orElse(0L),
-        storageMode(config.storageMode()),
-        config.maxBlobSize());
+    S3Stats s3Stats = new S3Stats();
+    BlobStore cas = openStore(config, s3Stats);
+    Path dir = config.dir().toRealPath();
     HttpCacheServer http = null;
     GrpcCacheServer grpc = null;
-    BlobStore cas = disk;
-    S3Stats s3Stats = new S3Stats();
+    RemoteAsset assets = null;
     try {
-      if (config.s3Proxy().isPresent()) {
-        Config.S3Proxy s3 = config.s3Proxy().get();
-        S3Store remote = new S3Store(S3Config.options(s3, config.storageMode() == Config.StorageMode.ZSTD,
-            dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("s3")), s3Stats);
-        cas = S3Layers.compose(disk, remote, S3Config.layerOptions(config), s3Stats).store();
-        log.info("S3 backend: bucket {} at {} (prefix \"{}\")", s3.bucket(), s3.endpoint(), s3.prefix());
-      }
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
       HttpCacheOptions httpOptions = HttpCacheOptions.builder()
@@ -97,14 +89,53 @@ public final class CacheServer implements AutoCloseable {
             .withMaxBlobSize(config.maxBlobSize())
             .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
         BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? cas : checkedAc;
+        java.util.function.UnaryOperator<io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder> extra = b -> b;
+        if (config.experimentalRemoteAssetApi()) {
+          assets = new RemoteAsset(cas, AssetOptions.of(dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("asset"),
+              config.maxBlobSize()));
+          RemoteAsset ra = assets;
+          extra = b -> b.addService(ra.fetchService()).addService(ra.pushService());
+          log.info("Remote Asset API (Fetch, Push) enabled");
+        }
         grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), cas, grpcAc,
-            grpcOptions).start();
+            grpcOptions, extra).start();
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
-      return new CacheServer(cas, s3Stats, http, grpc);
+      return new CacheServer(cas, s3Stats, http, grpc, assets);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(grpc, http, cas);
+      closeQuietly(grpc, assets, http, cas);
+      throw e;
+    }
+  }
+
+  /**
+   * The storage stack the configuration describes: the disk store in {@code dir}, plus the S3 layers
+   * (read-through, existence, write-behind) with {@code s3_proxy}. Closing it drains S3 uploads (bounded)
+   * and closes the disk store. Used by the server and by offline commands ({@code bazel-cache assets}).
+   */
+  public static BlobStore openStore(Config config, S3Stats s3Stats) throws IOException {
+    Path dir = config.dir();
+    Files.createDirectories(dir);
+    dir = dir.toRealPath();
+    DiskStore disk = DiskStore.open(
+        dir,
+        config.maxSizeBytes(),
+        config.maxSizeHardLimitBytes().orElse(0L),
+        storageMode(config.storageMode()),
+        config.maxBlobSize());
+    if (config.s3Proxy().isEmpty()) {
+      return disk;
+    }
+    try {
+      Config.S3Proxy s3 = config.s3Proxy().get();
+      S3Store remote = new S3Store(S3Config.options(s3, config.storageMode() == Config.StorageMode.ZSTD,
+          dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("s3")), s3Stats);
+      BlobStore store = S3Layers.compose(disk, remote, S3Config.layerOptions(config), s3Stats).store();
+      log.info("S3 backend: bucket {} at {} (prefix \"{}\")", s3.bucket(), s3.endpoint(), s3.prefix());
+      return store;
+    } catch (IOException | RuntimeException e) {
+      disk.close();
       throw e;
     }
   }
@@ -159,7 +190,7 @@ public final class CacheServer implements AutoCloseable {
       return;
     }
     closed = true;
-    closeQuietly(grpc, http, store);
+    closeQuietly(grpc, assets, http, store);
     log.info("stopped");
   }
 

@@ -425,7 +425,8 @@ class ConfigLoaderTest {
         "s3_proxy.auth_method", "s3_proxy.access_key_id", "s3_proxy.secret_access_key",
         "s3_proxy.session_token", "s3_proxy.signature_type", "s3_proxy.aws_shared_credentials_file",
         "s3_proxy.aws_profile", "s3_proxy.disable_ssl", "s3_proxy.update_timestamps",
-        "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns");
+        "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns",
+        "experimental_remote_asset_api");
   }
 
   // ---- every row is reachable ----------------------------------------------------------------------

@@ -28,6 +28,11 @@ final class TestWorkspace {
     this.shims = shims;
   }
 
+  /** A workspace someone else wrote at {@code root} (for Bazel 7, which needs no Bazel 4 stand-ins). */
+  static TestWorkspace at(Path root) {
+    return new TestWorkspace(root, root.resolveSibling("shims"));
+  }
+
   Path root() {
     return root;
   }
