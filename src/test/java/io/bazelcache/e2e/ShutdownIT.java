@@ -81,23 +81,27 @@ class ShutdownIT {
       ServerProcess server = ServerProcess.start(dir, 2, logs, s3Args(s3, bucket, grpcPort,
           "--shutdown_delay", SHUTDOWN_DELAY.toSeconds() + "s", "--num_uploaders", "4"));
       ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", grpcPort).usePlaintext().build();
-      List<String> observations = Collections.synchronizedList(new ArrayList<>());
+      List<String> statuses = Collections.synchronizedList(new ArrayList<>());
+      List<String> healths = Collections.synchronizedList(new ArrayList<>());
       int exit;
       try {
         assertThat(health(channel)).isEqualTo("health=SERVING");
-        exit = uploadAndTerminate(server, blobs, channel, observations);
+        exit = uploadAndTerminate(server, blobs, channel, statuses, healths);
       } finally {
         channel.shutdownNow();
         server.close();
       }
-      System.out.println("[e2e] ShutdownIT after SIGTERM: " + compress(observations));
+      System.out.println("[e2e] ShutdownIT after SIGTERM, polled every 50 ms: " + compress(statuses) + "; "
+          + compress(healths));
       String log = E2e.tail(server.log(), 200_000);
       assertThat(exit).as("exit status after SIGTERM; log %s", server.log()).isZero();
-      assertThat(observations).as("/status and gRPC health between SIGTERM and exit")
-          .contains("status=503", "health=NOT_SERVING");
-      int first503 = observations.indexOf("status=503");
-      assertThat(observations.subList(first503, observations.size()))
+      assertThat(statuses).as("/status between SIGTERM and exit").contains("status=503");
+      assertThat(healths).as("gRPC health between SIGTERM and exit").contains("health=NOT_SERVING");
+      int first503 = statuses.indexOf("status=503");
+      assertThat(statuses.subList(first503, statuses.size()))
           .as("no /status 200 once readiness went false").doesNotContain("status=200");
+      assertThat(healths.subList(healths.indexOf("health=NOT_SERVING"), healths.size()))
+          .as("no SERVING once health went NOT_SERVING").doesNotContain("health=SERVING");
       assertThat(log).as("server log").contains("received SIGTERM").doesNotContain("uploads abandoned");
       assertThat(acknowledged).as("acknowledged uploads").hasSizeGreaterThan(BLOBS / 4);
 
@@ -135,7 +139,7 @@ class ShutdownIT {
   }
 
   private int uploadAndTerminate(ServerProcess server, List<CrashIT.BlobSpec> blobs, ManagedChannel channel,
-      List<String> observations) throws Exception {
+      List<String> statuses, List<String> healths) throws Exception {
     CountDownLatch enoughAcks = new CountDownLatch(BLOBS / 4);
     Semaphore slots = new Semaphore(CONCURRENCY);
     AtomicBoolean stopSending = new AtomicBoolean();
@@ -182,8 +186,8 @@ class ShutdownIT {
         r -> Thread.ofVirtual().start(r));
     // Poll readiness until the process is gone; uploads keep going meanwhile (they are served during the delay).
     while (!exit.isDone()) {
-      observations.add(status(server));
-      observations.add(health(channel));
+      statuses.add(status(server));
+      healths.add(health(channel));
       Thread.sleep(50);
     }
     long exitedAfterMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - termAt);
