@@ -102,13 +102,13 @@ public final class Options {
             + " profiling on profile_host:profile_port.").build());
 
     // ---- Timeouts -----------------------------------------------------------------------------
-    t.add(opt(NOT_YET, "http_read_timeout", OptionType.DURATION).env("BAZEL_REMOTE_HTTP_READ_TIMEOUT")
+    t.add(opt(SUPPORTED, "http_read_timeout", OptionType.DURATION).env("BAZEL_REMOTE_HTTP_READ_TIMEOUT")
         .def(Duration.ZERO, "0s (off)").help("HTTP read timeout for a client request, Go duration"
             + " syntax (15s, 1m30s).").build());
-    t.add(opt(NOT_YET, "http_write_timeout", OptionType.DURATION).env("BAZEL_REMOTE_HTTP_WRITE_TIMEOUT")
+    t.add(opt(SUPPORTED, "http_write_timeout", OptionType.DURATION).env("BAZEL_REMOTE_HTTP_WRITE_TIMEOUT")
         .def(Duration.ZERO, "0s (off)").help("HTTP write timeout for a server response, Go duration"
             + " syntax.").build());
-    t.add(opt(NOT_YET, "idle_timeout", OptionType.DURATION).env("BAZEL_REMOTE_IDLE_TIMEOUT")
+    t.add(opt(SUPPORTED, "idle_timeout", OptionType.DURATION).env("BAZEL_REMOTE_IDLE_TIMEOUT")
         .def(Duration.ZERO, "0s (off)").help("Shut the server down after receiving no request for"
             + " this long.").build());
 
@@ -119,21 +119,21 @@ public final class Options {
             + " the deployment module sets 5s.").build());
 
     // ---- Authentication and TLS -----------------------------------------------------------------
-    t.add(opt(NOT_YET, "htpasswd_file", OptionType.STRING).env("BAZEL_REMOTE_HTPASSWD_FILE")
+    t.add(opt(SUPPORTED, "htpasswd_file", OptionType.STRING).env("BAZEL_REMOTE_HTPASSWD_FILE")
         .def("", "").help("Path to an .htpasswd file enabling basic authentication for HTTP and"
             + " gRPC.").build());
-    t.add(opt(NOT_YET, "min_tls_version", OptionType.ENUM).env("BAZEL_REMOTE_MIN_TLS_VERSION")
+    t.add(opt(SUPPORTED, "min_tls_version", OptionType.ENUM).env("BAZEL_REMOTE_MIN_TLS_VERSION")
         .enumOf(TlsVersion.class).def(TlsVersion.TLS_1_0)
         .help("Minimum TLS version accepted from clients.").build());
-    t.add(opt(NOT_YET, "tls_ca_file", OptionType.STRING).env("BAZEL_REMOTE_TLS_CA_FILE")
+    t.add(opt(SUPPORTED, "tls_ca_file", OptionType.STRING).env("BAZEL_REMOTE_TLS_CA_FILE")
         .def("", "").help("CA certificate that signed client certificates; enables mTLS. Needs"
             + " tls_cert_file and tls_key_file.").build());
-    t.add(opt(NOT_YET, "tls_cert_file", OptionType.STRING).env("BAZEL_REMOTE_TLS_CERT_FILE")
+    t.add(opt(SUPPORTED, "tls_cert_file", OptionType.STRING).env("BAZEL_REMOTE_TLS_CERT_FILE")
         .def("", "").help("PEM server certificate; enables HTTPS and gRPCs. Needs tls_key_file.")
         .build());
-    t.add(opt(NOT_YET, "tls_key_file", OptionType.STRING).env("BAZEL_REMOTE_TLS_KEY_FILE")
+    t.add(opt(SUPPORTED, "tls_key_file", OptionType.STRING).env("BAZEL_REMOTE_TLS_KEY_FILE")
         .def("", "").help("PEM server private key. Needs tls_cert_file.").build());
-    t.add(opt(NOT_YET, "allow_unauthenticated_reads", OptionType.BOOL)
+    t.add(opt(SUPPORTED, "allow_unauthenticated_reads", OptionType.BOOL)
         .env("BAZEL_REMOTE_UNAUTHENTICATED_READS").def(false)
         .help("With an authentication method configured, let unauthenticated clients read.").build());
 

@@ -78,24 +78,29 @@ final class CacheService {
 
   void handle(Exchange ex) throws IOException {
     HttpRequest req = ex.request();
+    HttpMethod m = req.method();
+    boolean read = m.equals(HttpMethod.GET) || m.equals(HttpMethod.HEAD);
+    CachePath.Target target;
+    CachePath.BadPathException badPath = null;
+    try {
+      target = CachePath.parse(req.uri());
+    } catch (CachePath.BadPathException e) {
+      target = null;
+      badPath = e;
+    }
     HttpCacheOptions.Authorizer auth = options.authorizer();
-    if (auth != null) {
-      HttpMethod m = req.method();
-      HttpCacheOptions.Access access = m.equals(HttpMethod.GET) || m.equals(HttpMethod.HEAD)
-          ? HttpCacheOptions.Access.READ : HttpCacheOptions.Access.WRITE;
-      if (!auth.permits(access, req.headers().get(HttpHeaderNames.AUTHORIZATION))) {
+    // GET/HEAD /status stays open for readiness probes; everything else (bad paths too) asks the authorizer first.
+    if (auth != null && !(read && target instanceof CachePath.Status)) {
+      HttpCacheOptions.Access access = read ? HttpCacheOptions.Access.READ : HttpCacheOptions.Access.WRITE;
+      if (!auth.permits(access, req.headers().get(HttpHeaderNames.AUTHORIZATION), ex.tlsSession())) {
         ex.sendUnauthorized();
         return;
       }
     }
-    CachePath.Target target;
-    try {
-      target = CachePath.parse(req.uri());
-    } catch (CachePath.BadPathException e) {
-      ex.sendError(HttpResponseStatus.BAD_REQUEST, e.getMessage());
+    if (badPath != null) {
+      ex.sendError(HttpResponseStatus.BAD_REQUEST, badPath.getMessage());
       return;
     }
-    HttpMethod m = req.method();
     switch (target) {
       case CachePath.Status s -> {
         ex.handler = "status";

@@ -31,8 +31,9 @@ import java.util.function.Supplier;
  * @param observer told about every finished request (for metrics); never null
  * @param metricsPage the body of {@code GET /metrics} (Prometheus text), or null to answer 404 as bazel-remote does
  *     without {@code enable_endpoint_metrics}
- * @param authorizer decides from the {@code Authorization} header whether a request may proceed (401 otherwise), or
- *     null to allow everything
+ * @param authorizer decides from the {@code Authorization} header (and the TLS session) whether a request may
+ *     proceed (401 with {@code WWW-Authenticate: Basic realm="bazel-cache"} otherwise; an upload body is not read), or
+ *     null to allow everything. {@code GET|HEAD /status} is never asked about: it stays open for readiness probes
  * @param sslContext serve HTTPS with this server context (built by the caller from tls_cert_file / tls_key_file, with
  *     client authentication for tls_ca_file), or null for plain HTTP; zero-copy is off under TLS
  */
@@ -59,7 +60,7 @@ public record HttpCacheOptions(
 
   public static final long DEFAULT_MAX_ACTION_RESULT_SIZE = 64L << 20;
 
-  /** Whether a request is a read (GET, HEAD: cache, /status, /metrics) or anything else (a write). */
+  /** Whether a request is a read (GET, HEAD: cache entries, /metrics) or anything else (a write). */
   public enum Access {
     READ,
     WRITE
@@ -73,6 +74,14 @@ public record HttpCacheOptions(
      * @return whether the request may proceed
      */
     boolean permits(Access access, String authorization);
+
+    /**
+     * The form the server calls: also sees the connection's TLS session (null over plain HTTP), so that a verified
+     * client certificate (mTLS) can stand in for credentials. Defaults to {@link #permits(Access, String)}.
+     */
+    default boolean permits(Access access, String authorization, javax.net.ssl.SSLSession tls) {
+      return permits(access, authorization);
+    }
   }
 
   /** Receives one call per finished request, on the connection's thread; must not block. */

@@ -427,6 +427,12 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       return String.valueOf(channel.remoteAddress());
     }
 
+    /** The connection's TLS session, or null over plain HTTP. */
+    javax.net.ssl.SSLSession tlsSession() {
+      io.netty.handler.ssl.SslHandler ssl = channel.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+      return ssl == null ? null : ssl.engine().getSession();
+    }
+
     boolean zeroCopyAllowed() {
       return server.options().zeroCopy() && channel.pipeline().get(io.netty.handler.ssl.SslHandler.class) == null;
     }
@@ -449,7 +455,7 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
       FullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.UNAUTHORIZED,
           Unpooled.wrappedBuffer(content));
       resp.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
-      resp.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Basic realm=\"Restricted\"");
+      resp.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Basic realm=\"bazel-cache\"");
       HttpUtil.setContentLength(resp, content.length);
       sendFull(resp);
     }

@@ -3,6 +3,7 @@ package io.bazelcache.server;
 import io.bazelcache.ac.CompletenessCheckingStore;
 import io.bazelcache.asset.AssetOptions;
 import io.bazelcache.asset.RemoteAsset;
+import io.bazelcache.auth.Security;
 import io.bazelcache.config.Config;
 import io.bazelcache.config.ListenAddress;
 import io.bazelcache.grpc.GrpcCacheServer;
@@ -52,35 +53,47 @@ public final class CacheServer implements AutoCloseable {
   private final HttpCacheServer http;
   private final GrpcCacheServer grpc;
   private final RemoteAsset assets;
+  private final IdleWatch idle;
   private boolean closed;
 
   private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc,
-      RemoteAsset assets) {
+      RemoteAsset assets, IdleWatch idle) {
     this.store = store;
     this.s3Stats = s3Stats;
     this.http = http;
     this.grpc = grpc;
     this.assets = assets;
+    this.idle = idle;
   }
 
+  /** Starts serving; with {@code idle_timeout}, the process exits (status 0) after that long without requests. */
   public static CacheServer start(Config config) throws IOException {
     BuildInfo build = BuildInfo.load();
+    Security security = Security.fromConfig(config); // htpasswd and TLS files: fail before touching the disk
     S3Stats s3Stats = new S3Stats();
     BlobStore cas = openStore(config, s3Stats);
     Path dir = config.dir().toRealPath();
     HttpCacheServer http = null;
     GrpcCacheServer grpc = null;
     RemoteAsset assets = null;
+    IdleWatch idle = null;
     try {
       BlobStore checkedAc = new CompletenessCheckingStore(cas);
 
-      HttpCacheOptions httpOptions = HttpCacheOptions.builder()
+      if (!config.idleTimeout().isZero()) {
+        idle = new IdleWatch(config.idleTimeout(), () -> System.exit(0));
+      }
+      HttpCacheOptions.Builder httpBuilder = HttpCacheOptions.builder()
           .maxBlobSize(config.maxBlobSize())
           .disableHttpAcValidation(config.disableHttpAcValidation())
           .enableAcKeyInstanceMangling(config.enableAcKeyInstanceMangling())
           .gitCommit(build.gitCommit())
-          .gitTags(build.gitTags())
-          .build();
+          .gitTags(build.gitTags());
+      security.applyTo(httpBuilder);
+      if (idle != null) {
+        httpBuilder.observer(idle.observe(httpBuilder.build().observer()));
+      }
+      HttpCacheOptions httpOptions = httpBuilder.build();
       http = new HttpCacheServer(socketAddress(config.httpAddress()), cas, checkedAc, httpOptions, cas::stats)
           .start();
 
@@ -89,22 +102,29 @@ public final class CacheServer implements AutoCloseable {
             .withMaxBlobSize(config.maxBlobSize())
             .withAcKeyInstanceMangling(config.enableAcKeyInstanceMangling());
         BlobStore grpcAc = config.disableGrpcAcDepsCheck() ? cas : checkedAc;
-        java.util.function.UnaryOperator<io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder> extra = b -> b;
+        java.util.function.UnaryOperator<io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder> extra =
+            security.grpcCustomizer();
         if (config.experimentalRemoteAssetApi()) {
           assets = new RemoteAsset(cas, AssetOptions.of(dir.resolve(DiskStore.SCRATCH_DIR_NAME).resolve("asset"),
               config.maxBlobSize()));
           RemoteAsset ra = assets;
-          extra = b -> b.addService(ra.fetchService()).addService(ra.pushService());
+          var secured = extra;
+          extra = b -> secured.apply(b).addService(ra.fetchService()).addService(ra.pushService());
           log.info("Remote Asset API (Fetch, Push) enabled");
+        }
+        if (idle != null) {
+          var beforeIdle = extra;
+          IdleWatch watch = idle;
+          extra = b -> beforeIdle.apply(b).intercept(watch.grpcInterceptor());
         }
         grpc = new GrpcCacheServer(inetAddress(config.grpcAddress().get(), "grpc_address"), cas, grpcAc,
             grpcOptions, extra).start();
         log.info("gRPC cache listening on port {}", grpc.port());
       }
       log.info("bazel-cache {} ({}) serving {}", build.version(), build.gitCommit(), dir);
-      return new CacheServer(cas, s3Stats, http, grpc, assets);
+      return new CacheServer(cas, s3Stats, http, grpc, assets, idle);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(grpc, assets, http, cas);
+      closeQuietly(idle, grpc, assets, http, cas);
       throw e;
     }
   }
@@ -190,7 +210,7 @@ public final class CacheServer implements AutoCloseable {
       return;
     }
     closed = true;
-    closeQuietly(grpc, assets, http, store);
+    closeQuietly(idle, grpc, assets, http, store);
     log.info("stopped");
   }
 

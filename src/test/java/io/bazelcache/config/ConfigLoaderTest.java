@@ -393,9 +393,9 @@ class ConfigLoaderTest {
 
   @Test
   void notSupportedYetKeysAreRefusedWhenSet() {
-    ConfigException e = error(HOME, "--http_read_timeout=15s");
-    assertThat(e.key()).isEqualTo("http_read_timeout");
-    assertThat(e.getMessage()).startsWith("not supported yet: http_read_timeout");
+    ConfigException e = error(HOME, "--ldap.url=ldaps://ldap:636", "--ldap.base_dn=dc=x");
+    assertThat(e.key()).isEqualTo("ldap.url");
+    assertThat(e.getMessage()).startsWith("not supported yet: ldap.url");
     assertThat(error(env("BAZEL_REMOTE_ENABLE_ENDPOINT_METRICS", "true")).getMessage())
         .startsWith("not supported yet: enable_endpoint_metrics");
   }
@@ -426,6 +426,8 @@ class ConfigLoaderTest {
         "s3_proxy.session_token", "s3_proxy.signature_type", "s3_proxy.aws_shared_credentials_file",
         "s3_proxy.aws_profile", "s3_proxy.disable_ssl", "s3_proxy.update_timestamps",
         "s3_proxy.iam_role_endpoint", "s3_proxy.region", "s3_proxy.key_version", "s3_proxy.max_idle_conns",
+        "http_read_timeout", "http_write_timeout", "idle_timeout", "htpasswd_file", "min_tls_version",
+        "tls_ca_file", "tls_cert_file", "tls_key_file", "allow_unauthenticated_reads",
         "experimental_remote_asset_api");
   }
 

@@ -176,6 +176,11 @@ final class ServerProcess implements AutoCloseable {
     }
   }
 
+  /** Waits up to {@code timeout} for the server to exit on its own; its exit code, or null if it is still running. */
+  Integer awaitExit(Duration timeout) throws InterruptedException {
+    return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : null;
+  }
+
   /** SIGKILL (Process.destroyForcibly sends SIGKILL on Linux): no shutdown hook, no flush, no cleanup. */
   void kill9() {
     process.destroyForcibly();
