@@ -185,6 +185,11 @@ public final class Config {
     return duration("idle_timeout");
   }
 
+  /** How long to keep serving, reported as not ready, between SIGTERM and closing the listeners. */
+  public Duration shutdownDelay() {
+    return duration("shutdown_delay");
+  }
+
   // ---- auth and TLS --------------------------------------------------------------------------------
 
   public String htpasswdFile() {

@@ -112,6 +112,12 @@ public final class Options {
         .def(Duration.ZERO, "0s (off)").help("Shut the server down after receiving no request for"
             + " this long.").build());
 
+    t.add(opt(SUPPORTED, "shutdown_delay", OptionType.DURATION).env("BAZEL_REMOTE_SHUTDOWN_DELAY")
+        .def(Duration.ZERO, "0s").help("bazel-cache only. On SIGTERM, keep serving this long while /status"
+            + " answers 503 and gRPC health NOT_SERVING, before the listeners close (then requests in"
+            + " flight finish and queued S3 uploads drain). Lets a Kubernetes Service drop the pod first;"
+            + " the deployment module sets 5s.").build());
+
     // ---- Authentication and TLS -----------------------------------------------------------------
     t.add(opt(SUPPORTED, "htpasswd_file", OptionType.STRING).env("BAZEL_REMOTE_HTPASSWD_FILE")
         .def("", "").help("Path to an .htpasswd file enabling basic authentication for HTTP and"

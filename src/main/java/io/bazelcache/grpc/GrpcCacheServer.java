@@ -99,6 +99,17 @@ public final class GrpcCacheServer implements AutoCloseable {
   }
 
   /**
+   * Reports NOT_SERVING (for "" and {@link #HEALTH_CHECK_METHOD_NAME}) while still serving every call: the step
+   * before {@link #close()} that lets health-checking load balancers move away first.
+   */
+  public void startDraining() {
+    if (!closed.get()) {
+      health.setStatus("", ServingStatus.NOT_SERVING);
+      health.setStatus(HEALTH_CHECK_METHOD_NAME, ServingStatus.NOT_SERVING);
+    }
+  }
+
+  /**
    * Stops accepting calls, reports NOT_SERVING, waits up to {@link GrpcOptions#shutdownGrace()} for
    * calls in flight, then cancels the rest and discards uploads kept for resumption. Idempotent.
    */

@@ -57,6 +57,8 @@ final class CacheService {
   private final HttpCacheOptions options;
   private final Supplier<StoreStats> stats;
   private final AcCodec acCodec;
+  /** Set when the server is about to stop: {@code /status} answers 503 so load balancers stop sending work. */
+  private volatile boolean draining;
 
   CacheService(BlobStore casStore, BlobStore acStore, HttpCacheOptions options, Supplier<StoreStats> stats,
       AcCodec acCodec) {
@@ -506,15 +508,21 @@ final class CacheService {
 
   // ------------------------------------------------------------------------------------------------ /status
 
+  void setDraining() {
+    draining = true;
+  }
+
   private void status(Exchange ex) throws IOException {
+    // While draining the same document is sent with 503: readiness probes fail, requests still work.
+    HttpResponseStatus code = draining ? HttpResponseStatus.SERVICE_UNAVAILABLE : HttpResponseStatus.OK;
     StoreStats s = stats.get();
     String body = StatusPage.render(s, System.currentTimeMillis() / 1000, options.gitCommit(), options.gitTags(),
         java.lang.management.ManagementFactory.getThreadMXBean().getThreadCount());
     byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
     if (ex.request().method().equals(HttpMethod.HEAD)) {
-      ex.sendHeadersOnly(HttpResponseStatus.OK, bytes.length);
+      ex.sendHeadersOnly(code, bytes.length);
     } else {
-      ex.sendFull(HttpResponseStatus.OK, JSON, bytes);
+      ex.sendFull(code, JSON, bytes);
     }
   }
 

@@ -46,7 +46,8 @@ import org.slf4j.LoggerFactory;
  *       completeness), and rendered as JSON for {@code Accept: application/json}. With {@code disableHttpAcValidation}
  *       they are RAW entries of the CAS/RAW store instead. With {@code enableAcKeyInstanceMangling} an AC hash under a
  *       non-empty instance is replaced by {@code hex(sha256(hash + instance))}.
- *   <li>{@code /status}: bazel-remote's JSON document, values from the status supplier.
+ *   <li>{@code /status}: bazel-remote's JSON document, values from the status supplier; 503 with the same document
+ *       once {@link #startDraining()} was called.
  * </ul>
  *
  * <p>Netty decodes on the event loop; each connection's requests run one after the other on a virtual thread, with
@@ -156,6 +157,15 @@ public final class HttpCacheServer implements AutoCloseable {
       throw new IllegalStateException("not started");
     }
     return ch.localAddress();
+  }
+
+  /**
+   * Marks the server as about to stop: from now on {@code /status} answers 503 (same body), so a readiness probe
+   * fails and a load balancer stops routing new requests here, while every request is still served normally.
+   * {@link #close()} follows.
+   */
+  public void startDraining() {
+    service.setDraining();
   }
 
   /**

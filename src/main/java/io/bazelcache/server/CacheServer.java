@@ -24,6 +24,7 @@ import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,6 +55,7 @@ public final class CacheServer implements AutoCloseable {
   private final GrpcCacheServer grpc;
   private final RemoteAsset assets;
   private final IdleWatch idle;
+  private boolean closed;
 
   private CacheServer(BlobStore store, S3Stats s3Stats, HttpCacheServer http, GrpcCacheServer grpc,
       RemoteAsset assets, IdleWatch idle) {
@@ -193,10 +195,44 @@ public final class CacheServer implements AutoCloseable {
     return s3Stats;
   }
 
-  /** Stops accepting work, lets requests in flight finish (bounded), then drains uploads and closes the store. */
+  /**
+   * The orderly stop on SIGTERM. First readiness goes false ({@code /status} answers 503, gRPC health
+   * NOT_SERVING) while everything is still served for {@code delay}, so a load balancer stops routing new
+   * requests here; then {@link #close()}.
+   */
+  public void shutdown(Duration delay) {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+    }
+    http.startDraining();
+    if (grpc != null) {
+      grpc.startDraining();
+    }
+    if (delay.isPositive()) {
+      log.info("not ready any more; closing the listeners in {} ms", delay.toMillis());
+      try {
+        Thread.sleep(delay);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    close();
+  }
+
+  /**
+   * Stops accepting work, lets requests in flight finish (bounded), then drains uploads (bounded) and closes the
+   * store. Idempotent; a second caller waits until the first one is done.
+   */
   @Override
-  public void close() {
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
     closeQuietly(idle, grpc, assets, http, store);
+    log.info("stopped");
   }
 
   private static void closeQuietly(AutoCloseable... all) {

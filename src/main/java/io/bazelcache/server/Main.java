@@ -14,6 +14,11 @@ import org.slf4j.LoggerFactory;
  * {@code bazel-cache [bazel-remote flags]}: loads the configuration and runs the server until SIGTERM/SIGINT.
  * {@code bazel-cache [flags] assets import DIR | assets export --repository-cache DIR} runs the asset
  * command on the configured store instead (see {@link AssetsCommand}).
+ *
+ * <p>On SIGTERM or SIGINT: readiness goes false ({@code /status} 503, gRPC health NOT_SERVING) for
+ * {@code shutdown_delay}, then the listeners close, requests in flight finish (bounded), queued S3 uploads
+ * drain (bounded), the disk store closes, and the process exits with status 0. Exit status 1: could not start;
+ * 2: bad configuration.
  */
 public final class Main {
   private static final Logger log = LoggerFactory.getLogger(Main.class);
@@ -75,16 +80,38 @@ public final class Main {
       System.exit(1);
       return;
     }
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      log.info("shutting down");
-      server.close();
-      stopped.countDown();
-    }, "shutdown"));
+    CountDownLatch stopRequested = new CountDownLatch(1);
+    boolean trapped = trap("TERM", stopRequested) & trap("INT", stopRequested);
+    // Any other way the JVM goes down (SIGHUP, System.exit elsewhere, or signals we could not trap) still closes
+    // the server; close() is idempotent, so after an orderly stop this returns at once.
+    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
+    if (!trapped) {
+      log.warn("cannot handle SIGTERM/SIGINT; they stop the server without the readiness drain");
+    }
     try {
-      stopped.await();
+      stopRequested.await();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+    log.info("shutting down");
+    server.shutdown(config.shutdownDelay());
+    System.exit(0);
+  }
+
+  /**
+   * Replaces the JVM's default handler of {@code signal} (which runs the shutdown hooks and exits with
+   * 128+signal) with one that asks the main thread for an orderly stop ending in exit status 0.
+   */
+  @SuppressWarnings("restriction")
+  private static boolean trap(String signal, CountDownLatch stop) {
+    try {
+      sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> {
+        log.info("received SIG{}", s.getName());
+        stop.countDown();
+      });
+      return true;
+    } catch (IllegalArgumentException | UnsupportedOperationException e) {
+      return false; // e.g. -Xrs
     }
   }
 }

@@ -418,7 +418,7 @@ class ConfigLoaderTest {
     }
     assertThat(supported).containsExactlyInAnyOrder("config_file", "dir", "max_size",
         "max_size_hard_limit", "storage_mode", "zstd_implementation", "http_address", "host", "port",
-        "grpc_address", "grpc_port", "max_blob_size", "disable_http_ac_validation",
+        "grpc_address", "grpc_port", "shutdown_delay", "max_blob_size", "disable_http_ac_validation",
         "disable_grpc_ac_deps_check", "enable_ac_key_instance_mangling",
         "max_proxy_blob_size", "max_queued_uploads", "num_uploaders",
         "s3_proxy.endpoint", "s3_proxy.bucket", "s3_proxy.bucket_lookup_type", "s3_proxy.prefix",
@@ -509,7 +509,8 @@ class ConfigLoaderTest {
         "--azblob.client_id", "--azblob.client_secret", "--azblob.cert_path",
         "--disable_http_ac_validation", "--disable_grpc_ac_deps_check",
         "--enable_ac_key_instance_mangling", "--enable_endpoint_metrics", "--http_metrics_prefix",
-        "--experimental_remote_asset_api", "--access_log_level", "--log_timezone");
+        "--experimental_remote_asset_api", "--access_log_level", "--log_timezone",
+        "--shutdown_delay"); // bazel-cache's own, for the Kubernetes readiness drain
     List<String> actual = Options.ALL.stream().flatMap(o -> o.flags().stream()).toList();
     assertThat(actual).containsExactlyInAnyOrderElementsOf(expected);
     assertThat(Options.byKey("endpoint_metrics_duration_buckets").flags()).isEmpty();

@@ -157,9 +157,14 @@ final class ServerProcess implements AutoCloseable {
 
   /** SIGTERM, then SIGKILL if it has not exited within 20 s. Returns the exit code. */
   int stop() {
+    return stop(Duration.ofSeconds(20));
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within {@code patience}. Returns the exit code. */
+  int stop(Duration patience) {
     process.destroy();
     try {
-      if (!process.waitFor(20, TimeUnit.SECONDS)) {
+      if (!process.waitFor(patience.toMillis(), TimeUnit.MILLISECONDS)) {
         process.destroyForcibly();
         process.waitFor(20, TimeUnit.SECONDS);
       }

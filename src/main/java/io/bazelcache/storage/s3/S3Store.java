@@ -416,8 +416,8 @@ public final class S3Store implements BlobStore, RemoteStore {
     Thread.ofVirtual().name("s3-touch").start(() -> {
       try {
         touch(key);
-      } catch (IOException e) {
-        log.debug("update_timestamps copy of {} failed: {}", key, e.getMessage());
+      } catch (IOException | RuntimeException e) { // RuntimeException: the client was closed meanwhile
+        log.debug("update_timestamps copy of {} failed: {}", key, e.toString());
       } finally {
         copySlots.release();
       }
@@ -648,6 +648,14 @@ public final class S3Store implements BlobStore, RemoteStore {
 
   @Override
   public void close() {
+    // Let timestamp copies in flight finish (briefly) before the client goes away under them.
+    try {
+      if (copySlots.tryAcquire(32, 5, java.util.concurrent.TimeUnit.SECONDS)) {
+        copySlots.release(32);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     s3.close();
   }
 
