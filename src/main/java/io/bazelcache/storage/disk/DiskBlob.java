@@ -1,11 +1,11 @@
 package io.bazelcache.storage.disk;
 
 import io.bazelcache.storage.Blob;
+import io.bazelcache.storage.ChannelSliceInputStream;
 import io.bazelcache.storage.FileSlice;
 import io.bazelcache.storage.casblob.CasBlobReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.util.Optional;
 
@@ -36,7 +36,7 @@ final class DiskBlob implements Blob {
     if (casblob != null) {
       return casblob.openStream(offset);
     }
-    return new ChannelInputStream(ch, offset, size);
+    return new ChannelSliceInputStream(ch, offset, size - offset);
   }
 
   @Override
@@ -55,55 +55,6 @@ final class DiskBlob implements Blob {
       ch.close();
     } catch (IOException ignored) {
       // read-only channel: nothing to lose
-    }
-  }
-
-  /** Positional reads of [position, end) of a channel; never moves the channel's own position. */
-  static final class ChannelInputStream extends InputStream {
-    private final FileChannel ch;
-    private final long end;
-    private long pos;
-
-    ChannelInputStream(FileChannel ch, long start, long end) {
-      this.ch = ch;
-      this.pos = start;
-      this.end = end;
-    }
-
-    @Override
-    public int read() throws IOException {
-      byte[] one = new byte[1];
-      int n = read(one, 0, 1);
-      return n < 0 ? -1 : one[0] & 0xff;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      if (len == 0) {
-        return 0;
-      }
-      if (pos >= end) {
-        return -1;
-      }
-      int want = (int) Math.min(len, end - pos);
-      int n = ch.read(ByteBuffer.wrap(b, off, want), pos);
-      if (n < 0) {
-        throw new IOException("file ended at " + pos + ", before its size " + end);
-      }
-      pos += n;
-      return n;
-    }
-
-    @Override
-    public long skip(long n) {
-      long k = Math.max(0, Math.min(n, end - pos));
-      pos += k;
-      return k;
-    }
-
-    @Override
-    public int available() {
-      return (int) Math.min(Integer.MAX_VALUE, end - pos);
     }
   }
 }

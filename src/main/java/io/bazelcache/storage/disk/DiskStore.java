@@ -8,6 +8,7 @@ import io.bazelcache.storage.BlobSizeMismatchException;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.BlobTooLargeException;
 import io.bazelcache.storage.BlobWriter;
+import io.bazelcache.storage.ChannelSliceInputStream;
 import io.bazelcache.storage.DigestMismatchException;
 import io.bazelcache.storage.InsufficientStorageException;
 import io.bazelcache.storage.Kind;
@@ -26,8 +27,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.SecureDirectoryStream;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -336,7 +337,7 @@ public final class DiskStore implements BlobStore {
     }
     Hasher h = key.function().newHasher();
     long total = 0;
-    try (InputStream in = reader != null ? reader.openStream(0) : new DiskBlob.ChannelInputStream(ch, 0, size)) {
+    try (InputStream in = reader != null ? reader.openStream(0) : new ChannelSliceInputStream(ch, 0, size)) {
       byte[] buf = new byte[256 * 1024];
       int n;
       while ((n = in.read(buf)) > 0) {

@@ -1,6 +1,7 @@
 package io.bazelcache.storage.s3;
 
 import io.bazelcache.storage.Blob;
+import io.bazelcache.storage.ChannelSliceInputStream;
 import io.bazelcache.storage.FileSlice;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package io.bazelcache.storage.s3;
+package io.bazelcache.storage;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -9,12 +9,12 @@ import java.nio.channels.FileChannel;
  * Reads {@code count} bytes of a file channel from {@code position} with positional reads, so several
  * streams can share one channel. Closing the stream does not close the channel.
  */
-final class ChannelSliceInputStream extends InputStream {
+public final class ChannelSliceInputStream extends InputStream {
   private final FileChannel ch;
   private long pos;
   private final long end;
 
-  ChannelSliceInputStream(FileChannel ch, long position, long count) {
+  public ChannelSliceInputStream(FileChannel ch, long position, long count) {
     this.ch = ch;
     this.pos = position;
     this.end = position + count;
@@ -38,7 +38,7 @@ final class ChannelSliceInputStream extends InputStream {
     int want = (int) Math.min(len, end - pos);
     int n = ch.read(ByteBuffer.wrap(b, off, want), pos);
     if (n < 0) {
-      throw new IOException("file shorter than expected at " + pos);
+      throw new IOException("file ended at " + pos + ", before its expected end " + end);
     }
     pos += n;
     return n;
