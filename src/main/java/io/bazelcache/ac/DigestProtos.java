@@ -35,6 +35,19 @@ public final class DigestProtos {
     }
   }
 
+  /**
+   * Like {@link #fromProto(build.bazel.remote.execution.v2.Digest, DigestFunction, String)} for element
+   * {@code index} of a repeated field; the name {@code field[index]} is built only for an error message.
+   */
+  public static Digest fromProto(
+      build.bazel.remote.execution.v2.Digest proto, DigestFunction function, String field, int index) {
+    try {
+      return fromProto(proto, function);
+    } catch (InvalidDigestException e) {
+      throw new InvalidDigestException(field + "[" + index + "]: " + e.getMessage());
+    }
+  }
+
   public static build.bazel.remote.execution.v2.Digest toProto(Digest digest) {
     return build.bazel.remote.execution.v2.Digest.newBuilder()
         .setHash(digest.hash())

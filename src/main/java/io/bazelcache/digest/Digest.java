@@ -46,13 +46,15 @@ public record Digest(DigestFunction function, String hash, long sizeBytes) {
     if (hash == null || hash.length() != DigestFunction.HEX_LENGTH) {
       return false;
     }
-    for (int i = 0; i < hash.length(); i++) {
-      char c = hash.charAt(i);
-      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-        return false;
-      }
+    // Branch-free over a constant trip count: this runs twice per digest on every FindMissingBlobs item.
+    int bad = 0;
+    for (int i = 0; i < DigestFunction.HEX_LENGTH; i++) {
+      int c = hash.charAt(i);
+      int digit = (c - '0') | ('9' - c);
+      int lower = (c - 'a') | ('f' - c);
+      bad |= digit & lower; // negative unless c is in '0'..'9' or 'a'..'f'
     }
-    return true;
+    return bad >= 0;
   }
 
   private static String abbreviate(String s) {

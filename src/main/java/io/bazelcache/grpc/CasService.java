@@ -73,7 +73,7 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
       DigestFunction fn = function(request.getDigestFunction());
       List<BlobKey> keys = new ArrayList<>(request.getBlobDigestsCount());
       for (int i = 0; i < request.getBlobDigestsCount(); i++) {
-        Digest d = DigestProtos.fromProto(request.getBlobDigests(i), fn, "blob_digests[" + i + "]");
+        Digest d = DigestProtos.fromProto(request.getBlobDigests(i), fn, "blob_digests", i);
         keys.add(BlobKey.cas(d));
       }
       // One store call for the whole request; answer in request order, each digest once.
