@@ -1,7 +1,5 @@
 package io.bazelcache.storage.casblob;
 
-import com.github.luben.zstd.Zstd;
-import com.github.luben.zstd.ZstdDecompressCtx;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -12,17 +10,11 @@ import java.nio.ByteBuffer;
  * decompressed length, and that nothing follows the last chunk. Any inconsistency is a
  * {@link CasBlobFormatException}. The caller still hashes the output against the key.
  */
-public final class CasBlobInputStream extends InputStream {
+public final class CasBlobInputStream extends ChunkDecodingStream {
   private final InputStream in;
-  private final ZstdDecompressCtx ctx = new ZstdDecompressCtx();
   private CasBlobHeader header;
   private long position; // bytes of the casblob consumed so far
   private int nextChunk;
-  private byte[] buf = new byte[0];
-  private byte[] src = new byte[0];
-  private int pos;
-  private int limit;
-  private boolean closed;
 
   public CasBlobInputStream(InputStream in) {
     this.in = in;
@@ -52,7 +44,8 @@ public final class CasBlobInputStream extends InputStream {
     return b;
   }
 
-  private boolean fill() throws IOException {
+  @Override
+  protected boolean fill() throws IOException {
     if (closed) {
       throw new IOException("stream closed");
     }
@@ -75,70 +68,19 @@ public final class CasBlobInputStream extends InputStream {
       throw new CasBlobFormatException("chunk " + i + " at " + position + ", header says " + offsets[i]);
     }
     int want = header.chunkLength(i);
-    long clen = offsets[i + 1] - offsets[i];
-    long max = header.compression() == CasBlobHeader.COMPRESSION_IDENTITY ? want : Zstd.compressBound(want);
-    if (clen <= 0 || clen > max) {
-      throw new CasBlobFormatException("chunk " + i + " has implausible length " + clen);
+    long clen = storedLength(header, i);
+    if (in.readNBytes(storedBuffer(header, want, clen), 0, (int) clen) != clen) {
+      throw new CasBlobFormatException("casblob stream ended in chunk " + i);
     }
-    if (buf.length < want) {
-      buf = new byte[want];
-    }
-    if (header.compression() == CasBlobHeader.COMPRESSION_IDENTITY) {
-      if (clen != want) {
-        throw new CasBlobFormatException("identity chunk " + i + " has " + clen + " bytes, want " + want);
-      }
-      if (in.readNBytes(buf, 0, want) != want) {
-        throw new CasBlobFormatException("casblob stream ended in chunk " + i);
-      }
-    } else {
-      if (src.length < clen) {
-        src = new byte[(int) clen];
-      }
-      if (in.readNBytes(src, 0, (int) clen) != clen) {
-        throw new CasBlobFormatException("casblob stream ended in chunk " + i);
-      }
-      int n;
-      try {
-        n = ctx.decompressByteArray(buf, 0, want, src, 0, (int) clen);
-      } catch (RuntimeException e) {
-        throw new CasBlobFormatException("chunk " + i + " does not decompress: " + e.getMessage(), e);
-      }
-      if (n != want) {
-        throw new CasBlobFormatException("chunk " + i + " decompressed to " + n + " bytes, want " + want);
-      }
-    }
+    decoded(header, i, want, clen);
     position += clen;
-    pos = 0;
-    limit = want;
-  }
-
-  @Override
-  public int read() throws IOException {
-    if (!fill()) {
-      return -1;
-    }
-    return buf[pos++] & 0xff;
-  }
-
-  @Override
-  public int read(byte[] b, int off, int len) throws IOException {
-    if (len == 0) {
-      return 0;
-    }
-    if (!fill()) {
-      return -1;
-    }
-    int n = Math.min(len, limit - pos);
-    System.arraycopy(buf, pos, b, off, n);
-    pos += n;
-    return n;
   }
 
   @Override
   public void close() throws IOException {
     if (!closed) {
       closed = true;
-      ctx.close();
+      closeDecoder();
       in.close();
     }
   }

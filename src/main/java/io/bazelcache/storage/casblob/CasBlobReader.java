@@ -1,7 +1,5 @@
 package io.bazelcache.storage.casblob;
 
-import com.github.luben.zstd.Zstd;
-import com.github.luben.zstd.ZstdDecompressCtx;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -46,15 +44,9 @@ public final class CasBlobReader {
     return new ChunkStream(offset);
   }
 
-  private final class ChunkStream extends InputStream {
-    private final ZstdDecompressCtx ctx = new ZstdDecompressCtx();
+  private final class ChunkStream extends ChunkDecodingStream {
     private long nextChunk;
-    private byte[] buf;
-    private byte[] src;
-    private int pos;
-    private int limit;
     private int skip;
-    private boolean closed;
 
     ChunkStream(long offset) {
       int cs = header.chunkSize();
@@ -62,7 +54,8 @@ public final class CasBlobReader {
       this.skip = (int) (offset % cs);
     }
 
-    private boolean fill() throws IOException {
+    @Override
+    protected boolean fill() throws IOException {
       if (closed) {
         throw new IOException("stream closed");
       }
@@ -78,72 +71,18 @@ public final class CasBlobReader {
     }
 
     private void decode(long i) throws IOException {
-      long start = header.offsets()[(int) i];
-      long end = header.offsets()[(int) i + 1];
       int want = header.chunkLength(i);
-      long maxCompressed =
-          header.compression() == CasBlobHeader.COMPRESSION_IDENTITY ? want : Zstd.compressBound(want);
-      long clen = end - start;
-      if (clen <= 0 || clen > maxCompressed) {
-        throw new CasBlobFormatException("chunk " + i + " has implausible length " + clen);
-      }
-      if (buf == null || buf.length < want) {
-        buf = new byte[header.chunkSize() > header.uncompressedSize()
-            ? (int) header.uncompressedSize() : header.chunkSize()];
-      }
-      if (header.compression() == CasBlobHeader.COMPRESSION_IDENTITY) {
-        CasBlobHeader.readFully(ch, ByteBuffer.wrap(buf, 0, want), start);
-        limit = want;
-        return;
-      }
-      if (src == null || src.length < clen) {
-        src = new byte[(int) Math.max(clen, Math.min(maxCompressed, 64 * 1024))];
-      }
-      CasBlobHeader.readFully(ch, ByteBuffer.wrap(src, 0, (int) clen), start);
-      int n;
-      try {
-        n = ctx.decompressByteArray(buf, 0, want, src, 0, (int) clen);
-      } catch (RuntimeException e) {
-        throw new CasBlobFormatException("chunk " + i + " does not decompress: " + e.getMessage(), e);
-      }
-      if (n != want) {
-        throw new CasBlobFormatException("chunk " + i + " decompressed to " + n + " bytes, want " + want);
-      }
-      limit = n;
-    }
-
-    @Override
-    public int read() throws IOException {
-      if (!fill()) {
-        return -1;
-      }
-      return buf[pos++] & 0xff;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      if (len == 0) {
-        return 0;
-      }
-      if (!fill()) {
-        return -1;
-      }
-      int n = Math.min(len, limit - pos);
-      System.arraycopy(buf, pos, b, off, n);
-      pos += n;
-      return n;
-    }
-
-    @Override
-    public int available() {
-      return limit - pos;
+      long clen = storedLength(header, i);
+      byte[] stored = storedBuffer(header, want, clen);
+      CasBlobHeader.readFully(ch, ByteBuffer.wrap(stored, 0, (int) clen), header.offsets()[(int) i]);
+      decoded(header, i, want, clen);
     }
 
     @Override
     public void close() {
       if (!closed) {
         closed = true;
-        ctx.close();
+        closeDecoder();
       }
     }
   }
