@@ -19,6 +19,8 @@ import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -54,14 +56,35 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
   /** Largest data chunk of a ReadResponse. */
   static final int CHUNK_SIZE = 1024 * 1024;
 
+  /**
+   * Uploads of this size or more hash and write on a thread of their own while the call's thread takes
+   * the next requests off the transport; smaller ones (nearly all blobs of a build) are written inline.
+   */
+  static final long PIPELINE_MIN_SIZE = Long.getLong("bc.pipemin", 2L * 1024 * 1024);
+
+  /** Received bytes an upload's writer thread may lag behind (queued; see {@link HandOff}). */
+  static final long HANDOFF_BYTES = 4L * 1024 * 1024;
+
   private final BlobStore cas;
   private final GrpcOptions options;
   private final UploadRegistry uploads;
-
   ByteStreamService(BlobStore cas, GrpcOptions options, UploadRegistry uploads) {
     this.cas = cas;
     this.options = options;
     this.uploads = uploads;
+  }
+
+  /**
+   * The service with Write taking {@link WriteChunk}s: requests parsed in place in the transport's
+   * buffers, whose data is hashed and written from there without a copy.
+   */
+  static io.grpc.ServerServiceDefinition bind(BlobStore cas, GrpcOptions options, UploadRegistry uploads) {
+    ByteStreamService service = new ByteStreamService(cas, options, uploads);
+    io.grpc.MethodDescriptor<WriteRequest, WriteResponse> generated = ByteStreamGrpc.getWriteMethod();
+    io.grpc.MethodDescriptor<WriteChunk, WriteResponse> write =
+        generated.toBuilder(WriteChunk.MARSHALLER, generated.getResponseMarshaller()).build();
+    return Methods.replace(service.bindService(), io.grpc.ServerMethodDefinition.create(write,
+        io.grpc.stub.ServerCalls.asyncClientStreamingCall(service::writeChunks)));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -189,72 +212,199 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
   // ---------------------------------------------------------------------------------------------
   // Write
 
+  /** Not reached through {@link #bind}, which serves Write with {@link #writeChunks}. */
   @Override
   public StreamObserver<WriteRequest> write(StreamObserver<WriteResponse> out) {
+    StreamObserver<WriteChunk> chunks = writeChunks(out);
+    return new StreamObserver<>() {
+      @Override
+      public void onNext(WriteRequest r) {
+        chunks.onNext(WriteChunk.of(r));
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        chunks.onError(t);
+      }
+
+      @Override
+      public void onCompleted() {
+        chunks.onCompleted();
+      }
+    };
+  }
+
+  StreamObserver<WriteChunk> writeChunks(StreamObserver<WriteResponse> out) {
     return new WriteCall(out);
   }
 
-  private final class WriteCall implements StreamObserver<WriteRequest> {
+  /** A Write stream's end, as seen by the gRPC thread, for the thread that owns the upload. */
+  private enum StreamEnd { CLIENT_GONE, HALF_CLOSED }
+
+  /** A request error found by the gRPC thread, for the thread that owns the upload. */
+  private record Failure(Exception error) {}
+
+  /**
+   * One Write stream. The gRPC callback thread parses and checks each request (resource name, offsets);
+   * the upload itself (writer, decompressor, responses) belongs to one thread at a time: the callback
+   * thread for small blobs, and for blobs of {@link #PIPELINE_MIN_SIZE} or more a writer thread of the
+   * call's own, fed through a {@link HandOff}, so that receiving the next chunks overlaps with hashing
+   * and writing the ones before. Once that thread exists the callback thread only queues requests and
+   * events for it.
+   */
+  private final class WriteCall implements StreamObserver<WriteChunk> {
     private final StreamObserver<WriteResponse> out;
+    // The callback thread's:
     private String name;
     private ResourceName rn;
+    private long nextOffset;
+    private boolean ended; // finish_write seen, or a request error
+    private HandOff<Object> handOff; // set once a writer thread owns the upload
+    // The owning thread's:
     private UploadRegistry.Upload upload;
     private Zstd.Decompressor decompressor;
-    private long nextOffset;
-    private boolean done;
+    private volatile boolean done; // the call has its outcome (response, error or client gone)
 
     WriteCall(StreamObserver<WriteResponse> out) {
       this.out = out;
     }
 
     @Override
-    public void onNext(WriteRequest req) {
-      if (done) {
-        return;
-      }
+    public void onNext(WriteChunk req) {
+      boolean handedOver = false;
       try {
+        if (ended || done) {
+          return;
+        }
         if (rn == null) {
           if (!begin(req)) {
             return;
           }
         } else {
-          if (!req.getResourceName().isEmpty() && !req.getResourceName().equals(name)) {
+          if (!req.resourceName().isEmpty() && !req.resourceName().equals(name)) {
             throw Statuses.invalid("resource_name changed within one Write stream");
           }
-          if (req.getWriteOffset() != nextOffset) {
+          if (req.writeOffset() != nextOffset) {
             throw Statuses.invalid(
-                "write_offset " + req.getWriteOffset() + ", expected " + nextOffset);
+                "write_offset " + req.writeOffset() + ", expected " + nextOffset);
           }
         }
-        if (!req.getData().isEmpty()) {
-          ByteBuffer data = req.getData().asReadOnlyByteBuffer();
-          BlobWriter w = upload.writer;
-          if (decompressor != null) {
-            decompressor.feed(data, w::write);
-          } else {
-            w.write(data);
+        nextOffset += req.dataSize();
+        ended = req.finishWrite();
+        if (handOff == null && (ended || rn.digest().sizeBytes() < PIPELINE_MIN_SIZE)) {
+          apply(req);
+          if (ended) {
+            finish(req);
           }
-          upload.committed = w.bytesWritten();
-          nextOffset += req.getData().size();
+          return;
         }
-        if (req.getFinishWrite()) {
-          finish();
+        if (handOff == null) {
+          handOff = new HandOff<>(HANDOFF_BYTES, item -> {
+            if (item instanceof WriteChunk c) {
+              c.close();
+            }
+          });
+          Thread.ofVirtual().name("ByteStream.Write " + rn.digest()).start(this::drain);
+        }
+        handedOver = true; // put releases it if the writer thread is gone
+        handOff.put(req, req.dataSize());
+      } catch (Exception e) {
+        ended = true;
+        if (handOff == null) {
+          fail(e);
+        } else {
+          giveToWriter(new Failure(e));
+        }
+      } finally {
+        if (!handedOver) {
+          req.close();
+        }
+      }
+    }
+
+    /** The writer thread: applies queued requests in order until the call has its outcome. */
+    private void drain() {
+      List<WriteChunk> run = new ArrayList<>();
+      try {
+        while (!done) {
+          List<Object> batch = handOff.takeAll();
+          for (int i = 0; i < batch.size(); i++) {
+            switch (batch.get(i)) {
+              case WriteChunk r -> {
+                // Consecutive chunks are written together: one store call (one gathering write, one
+                // hand-over to the file side) for everything that queued up meanwhile.
+                run.add(r);
+                boolean last = r.finishWrite() || i + 1 == batch.size()
+                    || !(batch.get(i + 1) instanceof WriteChunk);
+                if (last) {
+                  applyAll(run);
+                  run.clear();
+                }
+              }
+              case Failure f -> fail(f.error());
+              case StreamEnd e -> streamEnded(e);
+              default -> throw new IllegalStateException("unexpected " + batch.get(i));
+            }
+          }
+        }
+      } catch (InterruptedException e) {
+        fail(Status.CANCELLED.withDescription("server shutting down").asRuntimeException());
+      } catch (RuntimeException | Error e) {
+        fail(e instanceof Exception ex ? ex : new RuntimeException(e));
+        throw e;
+      } finally {
+        run.forEach(WriteChunk::close);
+        handOff.close();
+      }
+    }
+
+    /** Writes chunks received in a row (the last may finish the upload), then releases them. */
+    private void applyAll(List<WriteChunk> run) {
+      try {
+        if (done) {
+          return;
+        }
+        if (run.size() == 1 || decompressor != null) {
+          for (WriteChunk r : run) {
+            apply(r);
+          }
+        } else {
+          List<ByteBuffer> all = new ArrayList<>();
+          for (WriteChunk r : run) {
+            all.addAll(r.data());
+          }
+          upload.writer.write(all);
+          upload.committed = upload.writer.bytesWritten();
+        }
+        WriteChunk last = run.get(run.size() - 1);
+        if (last.finishWrite()) {
+          finish(last);
         }
       } catch (Exception e) {
         fail(e);
+      } finally {
+        run.forEach(WriteChunk::close);
+      }
+    }
+
+    private void giveToWriter(Object event) {
+      try {
+        handOff.put(event, 0);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       }
     }
 
     /** Handles the first request; false if the call already ended (early return or error). */
-    private boolean begin(WriteRequest req) throws IOException {
-      name = req.getResourceName();
+    private boolean begin(WriteChunk req) throws IOException {
+      name = req.resourceName();
       rn = ResourceName.parseWrite(name);
       Digest digest = rn.digest();
       if (options.tooLarge(digest.sizeBytes())) {
         throw Statuses.invalid("blob of " + digest.sizeBytes()
             + " bytes is over max_cas_blob_size_bytes " + options.maxBlobSize());
       }
-      if (req.getWriteOffset() < 0) {
+      if (req.writeOffset() < 0) {
         throw Statuses.invalid("negative write_offset");
       }
       BlobKey key = BlobKey.cas(digest);
@@ -262,15 +412,15 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
         earlyReturn();
         return false;
       }
-      if (req.getWriteOffset() == 0) {
+      if (req.writeOffset() == 0) {
         upload = uploads.start(name, cas.newWriter(key, digest.sizeBytes()));
       } else {
         switch (uploads.resume(name)) {
           case UploadRegistry.Resumed r -> {
-            if (r.upload().committed != req.getWriteOffset()) {
+            if (r.upload().committed != req.writeOffset()) {
               uploads.park(r.upload());
               done = true;
-              out.onError(Statuses.invalid("write_offset " + req.getWriteOffset()
+              out.onError(Statuses.invalid("write_offset " + req.writeOffset()
                   + " does not match the " + r.upload().committed
                   + " bytes committed (see QueryWriteStatus)"));
               return false;
@@ -285,7 +435,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
           }
           case UploadRegistry.NotFound n -> {
             done = true;
-            out.onError(Statuses.invalid("write_offset " + req.getWriteOffset()
+            out.onError(Statuses.invalid("write_offset " + req.writeOffset()
                 + " but no upload of this name to resume (QueryWriteStatus reports 0)"));
             return false;
           }
@@ -294,7 +444,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       if (rn.compressed()) {
         decompressor = new Zstd.Decompressor();
       }
-      nextOffset = req.getWriteOffset();
+      nextOffset = req.writeOffset();
       return true;
     }
 
@@ -305,12 +455,29 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       out.onCompleted();
     }
 
-    private void finish() throws IOException {
+    /** Writes a request's data (the owning thread). */
+    private void apply(WriteChunk req) throws IOException {
+      if (req.dataSize() == 0) {
+        return;
+      }
+      BlobWriter w = upload.writer;
+      if (decompressor == null) {
+        w.write(req.data());
+      } else {
+        for (ByteBuffer b : req.data()) {
+          decompressor.feed(b.duplicate(), w::write);
+        }
+      }
+      upload.committed = w.bytesWritten();
+    }
+
+    /** Commits the upload after the request with finish_write (the owning thread). */
+    private void finish(WriteChunk last) throws IOException {
       if (decompressor != null && !decompressor.atFrameBoundary()) {
         throw Statuses.invalid("compressed data ends inside a zstd frame");
       }
-      done = true;
       UploadRegistry.Upload u = upload;
+      upload = null; // committed or discarded below; fail() has nothing left to discard
       try {
         u.writer.commit();
       } finally {
@@ -318,14 +485,21 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
         u.writer.close();
         closeDecompressor();
       }
+      done = true;
       // Uncompressed: the blob's size. Compressed: the offset after the last byte received.
       out.onNext(WriteResponse.newBuilder()
-          .setCommittedSize(rn.compressed() ? nextOffset : rn.digest().sizeBytes()).build());
+          .setCommittedSize(rn.compressed()
+              ? last.writeOffset() + last.dataSize()
+              : rn.digest().sizeBytes())
+          .build());
       out.onCompleted();
     }
 
-    /** A request error: the upload is discarded (nothing stored) and the call fails. */
+    /** A request error: the upload is discarded (nothing stored) and the call fails (the owning thread). */
     private void fail(Exception e) {
+      if (done) {
+        return;
+      }
       Status status = Statuses.of(e);
       done = true;
       if (upload != null) {
@@ -341,9 +515,8 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       }
     }
 
-    /** The client cancelled, the deadline passed or the connection broke. */
-    @Override
-    public void onError(Throwable t) {
+    /** The stream ended without finish_write: keep the upload for resumption (the owning thread). */
+    private void streamEnded(StreamEnd how) {
       if (done) {
         return;
       }
@@ -352,20 +525,32 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       if (upload != null) {
         uploads.park(upload);
       }
+      if (how == StreamEnd.HALF_CLOSED) {
+        out.onError(Statuses.invalid("Write stream closed without finish_write"));
+      }
+    }
+
+    /** The client cancelled, the deadline passed or the connection broke. */
+    @Override
+    public void onError(Throwable t) {
+      endOfStream(StreamEnd.CLIENT_GONE);
     }
 
     /** The client half-closed; fine only after finish_write. */
     @Override
     public void onCompleted() {
-      if (done) {
+      endOfStream(StreamEnd.HALF_CLOSED);
+    }
+
+    private void endOfStream(StreamEnd how) {
+      if (handOff == null) {
+        streamEnded(how);
         return;
       }
-      done = true;
-      closeDecompressor();
       if (upload != null) {
-        uploads.park(upload);
+        upload.streamEnded = true; // QueryWriteStatus waits for the writer thread to park it
       }
-      out.onError(Statuses.invalid("Write stream closed without finish_write"));
+      giveToWriter(how);
     }
 
     private void closeDecompressor() {

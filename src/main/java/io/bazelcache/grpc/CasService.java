@@ -59,6 +59,16 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
     this.options = options;
   }
 
+  /**
+   * The service with FindMissingBlobs and BatchUpdateBlobs requests parsed from the transport's stream
+   * without first copying each whole message ({@link Methods#streamingParser}).
+   */
+  static io.grpc.ServerServiceDefinition bind(BlobStore cas, GrpcOptions options) {
+    io.grpc.ServerServiceDefinition def = new CasService(cas, options).bindService();
+    def = Methods.parseStreaming(def, "FindMissingBlobs", FindMissingBlobsRequest.getDefaultInstance());
+    return Methods.parseStreaming(def, "BatchUpdateBlobs", BatchUpdateBlobsRequest.getDefaultInstance());
+  }
+
   static DigestFunction function(build.bazel.remote.execution.v2.DigestFunction.Value v) {
     return DigestProtos.functionOf(v);
   }
@@ -76,12 +86,18 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
         Digest d = DigestProtos.fromProto(request.getBlobDigests(i), fn, "blob_digests", i);
         keys.add(BlobKey.cas(d));
       }
-      // One store call for the whole request; answer in request order, each digest once.
-      Set<BlobKey> missing = new HashSet<>(cas.findMissing(keys));
+      // One store call for the whole request; answer in request order, each digest once. The store
+      // answers in the order asked, so one walk over both lists pairs them up.
+      List<BlobKey> missing = cas.findMissing(keys);
       FindMissingBlobsResponse.Builder resp = FindMissingBlobsResponse.newBuilder();
-      for (int i = 0; i < keys.size(); i++) {
-        if (missing.remove(keys.get(i))) {
-          resp.addMissingBlobDigests(request.getBlobDigests(i));
+      Set<BlobKey> answered = new HashSet<>(Math.max(16, missing.size() * 4 / 3 + 1));
+      for (int i = 0, m = 0; i < keys.size() && m < missing.size(); i++) {
+        BlobKey k = keys.get(i);
+        if (k.equals(missing.get(m))) {
+          m++;
+          if (answered.add(k)) {
+            resp.addMissingBlobDigests(request.getBlobDigests(i));
+          }
         }
       }
       out.onNext(resp.build());

@@ -67,8 +67,8 @@ public final class GrpcCacheServer implements AutoCloseable {
             .addService(
                 ServerInterceptors.intercept(
                     new ActionCacheService(cas, ac, options), ActionCacheService.PEER_INTERCEPTOR))
-            .addService(new CasService(cas, options))
-            .addService(new ByteStreamService(cas, options, uploads))
+            .addService(CasService.bind(cas, options))
+            .addService(ByteStreamService.bind(cas, options, uploads))
             .addService(health.getHealthService())
             .addService(ProtoReflectionServiceV1.newInstance());
     this.server = customizer.apply(builder).build();

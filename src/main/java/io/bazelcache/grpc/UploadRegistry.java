@@ -28,7 +28,12 @@ final class UploadRegistry implements AutoCloseable {
     final String name;
     final BlobWriter writer;
     volatile long committed;
-    boolean active = true; // guarded by the map's compute for this name
+    /**
+     * Its stream has ended but a writer thread is still writing what was received before; it is parked
+     * (or finished) shortly. Readers of {@link #committed} wait for that.
+     */
+    volatile boolean streamEnded;
+    boolean active = true; // guarded by synchronized (this)
     long idleSinceNanos;
 
     Upload(String name, BlobWriter writer) {
@@ -74,8 +79,36 @@ final class UploadRegistry implements AutoCloseable {
 
   record Busy() implements Resume {}
 
+  /** How long {@link #committed} and {@link #resume} wait for an upload whose stream just ended. */
+  static final long SETTLE_MILLIS = 5_000;
+
+  /**
+   * Waits (up to {@link #SETTLE_MILLIS}) while {@code name}'s upload is still being written after its
+   * stream ended, so that its committed size is final.
+   */
+  private void awaitSettled(String name) {
+    Upload u = uploads.get(name);
+    if (u == null || !u.streamEnded) {
+      return;
+    }
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(SETTLE_MILLIS);
+    synchronized (u) {
+      long left;
+      while (u.active && u.streamEnded && uploads.get(name) == u
+          && (left = deadline - System.nanoTime()) > 0) {
+        try {
+          TimeUnit.NANOSECONDS.timedWait(u, left);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+    }
+  }
+
   /** Takes over a parked upload to continue it. */
   Resume resume(String name) {
+    awaitSettled(name);
     Resume[] out = {new NotFound()};
     uploads.computeIfPresent(name, (k, u) -> {
       synchronized (u) {
@@ -91,8 +124,12 @@ final class UploadRegistry implements AutoCloseable {
     return out[0];
   }
 
-  /** The upload's committed size if one exists (active or parked), else -1. */
+  /**
+   * The upload's committed size if one exists (active or parked), else -1. For an upload whose stream
+   * just ended, after its last received bytes are written.
+   */
   long committed(String name) {
+    awaitSettled(name);
     Upload u = uploads.get(name);
     return u == null ? -1 : u.committed;
   }
@@ -100,6 +137,9 @@ final class UploadRegistry implements AutoCloseable {
   /** The upload completed (or failed for good): forget it. The caller closes the writer. */
   void finish(Upload u) {
     uploads.remove(u.name, u);
+    synchronized (u) {
+      u.notifyAll();
+    }
   }
 
   /** The upload's stream ended without finishing: keep it for resumption (or discard it). */
@@ -108,11 +148,16 @@ final class UploadRegistry implements AutoCloseable {
     if (!keep) {
       uploads.remove(u.name, u);
       u.writer.close();
+      synchronized (u) {
+        u.notifyAll();
+      }
       return;
     }
     synchronized (u) {
       u.active = false;
+      u.streamEnded = false;
       u.idleSinceNanos = System.nanoTime();
+      u.notifyAll();
     }
     if (uploads.get(u.name) != u) {
       // Replaced by a newer upload of the same name meanwhile.

@@ -159,9 +159,10 @@ public final class CacheMetrics {
     return new MeteredStore(store, this);
   }
 
+  private static final int KINDS = Kind.values().length;
+
   void countIncoming(String method, Kind kind, boolean hit) {
-    incomingPoints[(method.equals("get") ? 0 : 2 * Kind.values().length) + 2 * kind.ordinal() + (hit ? 0 : 1)]
-        .inc();
+    incomingPoints[(method.equals("get") ? 0 : 2 * KINDS) + 2 * kind.ordinal() + (hit ? 0 : 1)].inc();
   }
 
   /** The HTTP server's observer: go-http-metrics' three families plus {@code bazel_remote_http_request_total}. */

@@ -22,6 +22,16 @@ public interface BlobWriter extends Closeable {
    */
   void write(ByteBuffer data) throws IOException;
 
+  /**
+   * Appends the remaining bytes of each buffer, in order, as {@link #write(ByteBuffer)} of each would;
+   * writers may do it with fewer system calls (a message received in many pieces).
+   */
+  default void write(java.util.List<ByteBuffer> data) throws IOException {
+    for (ByteBuffer b : data) {
+      write(b);
+    }
+  }
+
   /** Number of bytes accepted so far. */
   long bytesWritten();
 

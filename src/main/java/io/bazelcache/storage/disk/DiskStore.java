@@ -514,6 +514,25 @@ public final class DiskStore implements BlobStore {
     deletions.add(d);
   }
 
+  /** Buffers per gathering write (Linux's IOV_MAX is 1024). */
+  private static final int MAX_IOV = 512;
+
+  /**
+   * A large upload starts flushing what it has written every this many bytes, in the background, so the
+   * fsync at commit has only the tail left to write instead of the whole file.
+   */
+  static final long EARLY_FLUSH_BYTES = 8L * 1024 * 1024;
+
+  /** Writes of this size or more hash on the caller's thread while {@link #FILE_SIDE} writes the file. */
+  static final long PARALLEL_HASH_BYTES = 256 * 1024;
+
+  /** Compresses and writes large uploads' bytes while their writer hashes them. */
+  private static final ExecutorService FILE_SIDE = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "disk-file-side");
+    t.setDaemon(true);
+    return t;
+  });
+
   private final class DiskWriter implements BlobWriter {
     private final K k;
     private final long size;
@@ -527,6 +546,9 @@ public final class DiskStore implements BlobStore {
     private long written;
     private boolean done; // committed or discarded
     private boolean failed;
+    private long sinceFlush; // bytes written since the last background flush started
+    private Thread flushing; // the background flush in progress, if any
+    private volatile IOException flushError;
 
     DiskWriter(K k, long size, boolean zstd, long reservation) throws IOException {
       this.k = k;
@@ -559,10 +581,23 @@ public final class DiskStore implements BlobStore {
 
     @Override
     public void write(ByteBuffer data) throws IOException {
+      write(new ByteBuffer[] {data});
+    }
+
+    /** Uncompressed: one gathering write for all pieces. */
+    @Override
+    public void write(List<ByteBuffer> data) throws IOException {
+      write(data.toArray(new ByteBuffer[0]));
+    }
+
+    private void write(ByteBuffer[] pieces) throws IOException {
       if (done || failed) {
         throw new IOException("upload of " + k.key + " is " + (done ? "finished" : "failed"));
       }
-      int n = data.remaining();
+      long n = 0;
+      for (ByteBuffer b : pieces) {
+        n += b.remaining();
+      }
       if (written + n > size) {
         failed = true;
         close();
@@ -570,22 +605,84 @@ public final class DiskStore implements BlobStore {
             k.key + ": received more than the announced " + size + " bytes");
       }
       try {
-        if (hasher != null) {
-          hasher.update(data.duplicate());
-        }
-        if (casWriter != null) {
-          casWriter.write(data);
+        if (hasher == null) {
+          writeFile(pieces);
+        } else if (n < PARALLEL_HASH_BYTES) {
+          hash(pieces);
+          writeFile(pieces);
         } else {
-          long pos = written;
-          while (data.hasRemaining()) {
-            pos += ch.write(data, pos);
-          }
+          hashWhileWriting(pieces);
         }
         written += n;
+        flushEarly(n);
       } catch (IOException | RuntimeException e) {
         failed = true;
         close();
         throw e;
+      }
+    }
+
+    private void hash(ByteBuffer[] pieces) {
+      for (ByteBuffer b : pieces) {
+        hasher.update(b.duplicate());
+      }
+    }
+
+    /**
+     * Hashes on this thread while another compresses and writes the same bytes: hashing is the slowest
+     * step of a large upload, and the file side would otherwise wait for it.
+     */
+    private void hashWhileWriting(ByteBuffer[] pieces) throws IOException {
+      ByteBuffer[] forFile = new ByteBuffer[pieces.length];
+      for (int i = 0; i < pieces.length; i++) {
+        forFile[i] = pieces[i].duplicate();
+      }
+      java.util.concurrent.FutureTask<Void> fileSide = new java.util.concurrent.FutureTask<>(() -> {
+        writeFile(forFile);
+        return null;
+      });
+      FILE_SIDE.execute(fileSide);
+      try {
+        hash(pieces);
+      } finally {
+        boolean interrupted = false;
+        while (true) {
+          try {
+            fileSide.get();
+            break;
+          } catch (InterruptedException e) {
+            interrupted = true; // the file side must finish before the buffers go back to the caller
+          } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+              throw io;
+            }
+            if (e.getCause() instanceof RuntimeException re) {
+              throw re;
+            }
+            throw new IOException(e.getCause());
+          }
+        }
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      for (ByteBuffer b : pieces) {
+        b.position(b.limit());
+      }
+    }
+
+    private void writeFile(ByteBuffer[] pieces) throws IOException {
+      if (casWriter != null) {
+        for (ByteBuffer b : pieces) {
+          casWriter.write(b);
+        }
+        return;
+      }
+      for (int first = 0; first < pieces.length; ) {
+        ch.write(pieces, first, Math.min(pieces.length - first, MAX_IOV));
+        while (first < pieces.length && !pieces[first].hasRemaining()) {
+          first++;
+        }
       }
     }
 
@@ -606,6 +703,7 @@ public final class DiskStore implements BlobStore {
           }
         }
         long fileLength = casWriter != null ? casWriter.finish() : size;
+        awaitFlush();
         ch.force(true);
         ch.close();
         long nBlocks = BlobIndex.blocksFor(fileLength);
@@ -623,6 +721,46 @@ public final class DiskStore implements BlobStore {
         failed = true;
         close();
         throw e;
+      }
+    }
+
+    /** Starts a background fdatasync once {@link #EARLY_FLUSH_BYTES} more are written. */
+    private void flushEarly(long n) throws IOException {
+      sinceFlush += n;
+      if (sinceFlush < EARLY_FLUSH_BYTES || written >= size) {
+        return; // the commit's own fsync comes next anyway
+      }
+      if (flushing != null && flushing.isAlive()) {
+        return; // the disk is behind; the next one starts after this
+      }
+      if (flushError != null) {
+        throw flushError;
+      }
+      sinceFlush = 0;
+      flushing = Thread.ofVirtual().name("disk-flush").start(() -> {
+        try {
+          ch.force(false);
+        } catch (java.nio.channels.ClosedChannelException discarded) {
+          // the upload was discarded meanwhile
+        } catch (IOException e) {
+          flushError = e;
+        }
+      });
+    }
+
+    private void awaitFlush() throws IOException {
+      Thread t = flushing;
+      if (t != null) {
+        try {
+          t.join();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new java.io.InterruptedIOException("interrupted while flushing " + temp);
+        }
+        flushing = null;
+      }
+      if (flushError != null) {
+        throw flushError;
       }
     }
 
