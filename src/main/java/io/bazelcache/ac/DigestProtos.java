@@ -70,6 +70,13 @@ public final class DigestProtos {
     return DigestFunction.fromProtoNumber(value.getNumber());
   }
 
+  /** {@link #functionOf(build.bazel.remote.execution.v2.DigestFunction.Value)} for a raw enum number. */
+  public static DigestFunction functionOf(int number) {
+    build.bazel.remote.execution.v2.DigestFunction.Value v =
+        build.bazel.remote.execution.v2.DigestFunction.Value.forNumber(number);
+    return functionOf(v == null ? build.bazel.remote.execution.v2.DigestFunction.Value.UNRECOGNIZED : v);
+  }
+
   public static build.bazel.remote.execution.v2.DigestFunction.Value toProto(
       DigestFunction function) {
     return build.bazel.remote.execution.v2.DigestFunction.Value.forNumber(function.protoNumber());

@@ -60,7 +60,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
    * Uploads of this size or more hash and write on a thread of their own while the call's thread takes
    * the next requests off the transport; smaller ones (nearly all blobs of a build) are written inline.
    */
-  static final long PIPELINE_MIN_SIZE = Long.getLong("bc.pipemin", 2L * 1024 * 1024);
+  static final long PIPELINE_MIN_SIZE = 2L * 1024 * 1024;
 
   /** Received bytes an upload's writer thread may lag behind (queued; see {@link HandOff}). */
   static final long HANDOFF_BYTES = 4L * 1024 * 1024;

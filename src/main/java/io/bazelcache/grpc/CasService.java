@@ -60,12 +60,18 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
   }
 
   /**
-   * The service with FindMissingBlobs and BatchUpdateBlobs requests parsed from the transport's stream
-   * without first copying each whole message ({@link Methods#streamingParser}).
+   * The service with FindMissingBlobs on the wire format directly ({@link FindMissingWire}) and
+   * BatchUpdateBlobs requests parsed from the transport's stream without first copying each whole
+   * message ({@link Methods#streamingParser}).
    */
   static io.grpc.ServerServiceDefinition bind(BlobStore cas, GrpcOptions options) {
-    io.grpc.ServerServiceDefinition def = new CasService(cas, options).bindService();
-    def = Methods.parseStreaming(def, "FindMissingBlobs", FindMissingBlobsRequest.getDefaultInstance());
+    CasService service = new CasService(cas, options);
+    io.grpc.ServerServiceDefinition def = service.bindService();
+    io.grpc.MethodDescriptor<FindMissingBlobsRequest, FindMissingBlobsResponse> generated =
+        ContentAddressableStorageGrpc.getFindMissingBlobsMethod();
+    def = Methods.replace(def, io.grpc.ServerMethodDefinition.create(
+        generated.toBuilder(FindMissingWire.REQUESTS, FindMissingWire.RESPONSES).build(),
+        io.grpc.stub.ServerCalls.asyncUnaryCall(service::findMissing)));
     return Methods.parseStreaming(def, "BatchUpdateBlobs", BatchUpdateBlobsRequest.getDefaultInstance());
   }
 
@@ -76,35 +82,58 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
   // ---------------------------------------------------------------------------------------------
   // FindMissingBlobs
 
+  /** Not reached through {@link #bind}, which serves FindMissingBlobs with {@link #findMissing}. */
   @Override
   public void findMissingBlobs(
       FindMissingBlobsRequest request, StreamObserver<FindMissingBlobsResponse> out) {
     try {
-      DigestFunction fn = function(request.getDigestFunction());
-      List<BlobKey> keys = new ArrayList<>(request.getBlobDigestsCount());
-      for (int i = 0; i < request.getBlobDigestsCount(); i++) {
-        Digest d = DigestProtos.fromProto(request.getBlobDigests(i), fn, "blob_digests", i);
-        keys.add(BlobKey.cas(d));
-      }
-      // One store call for the whole request; answer in request order, each digest once. The store
-      // answers in the order asked, so one walk over both lists pairs them up.
-      List<BlobKey> missing = cas.findMissing(keys);
-      FindMissingBlobsResponse.Builder resp = FindMissingBlobsResponse.newBuilder();
-      Set<BlobKey> answered = new HashSet<>(Math.max(16, missing.size() * 4 / 3 + 1));
-      for (int i = 0, m = 0; i < keys.size() && m < missing.size(); i++) {
-        BlobKey k = keys.get(i);
-        if (k.equals(missing.get(m))) {
-          m++;
-          if (answered.add(k)) {
-            resp.addMissingBlobDigests(request.getBlobDigests(i));
-          }
-        }
-      }
-      out.onNext(resp.build());
+      byte[] response = findMissing(FindMissingWire.of(request));
+      out.onNext(FindMissingWire.toMessage(response));
       out.onCompleted();
     } catch (Exception e) {
       out.onError(Statuses.exception(e));
     }
+  }
+
+  private void findMissing(FindMissingWire.Request request, StreamObserver<byte[]> out) {
+    try {
+      out.onNext(findMissing(request));
+      out.onCompleted();
+    } catch (Exception e) {
+      out.onError(Statuses.exception(e));
+    }
+  }
+
+  /** The serialized FindMissingBlobsResponse. */
+  private byte[] findMissing(FindMissingWire.Request request) throws IOException {
+    DigestFunction fn = DigestProtos.functionOf(request.digestFunction());
+    int n = request.count();
+    List<BlobKey> keys = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      Digest d;
+      try {
+        d = new Digest(fn, request.hashes()[i], request.sizes()[i]);
+      } catch (Digest.InvalidDigestException e) {
+        throw new Digest.InvalidDigestException("blob_digests[" + i + "]: " + e.getMessage());
+      }
+      keys.add(BlobKey.cas(d));
+    }
+    // One store call for the whole request; answer in request order, each digest once. The store
+    // answers in the order asked, so one walk over both lists pairs them up.
+    List<BlobKey> missing = cas.findMissing(keys);
+    int[] answer = new int[missing.size()];
+    int count = 0;
+    Set<BlobKey> answered = missing.size() > 1 ? new HashSet<>(missing.size() * 4 / 3 + 1) : null;
+    for (int i = 0, m = 0; i < n && m < missing.size(); i++) {
+      BlobKey k = keys.get(i);
+      if (k.equals(missing.get(m))) {
+        m++;
+        if (answered == null || answered.add(k)) {
+          answer[count++] = i;
+        }
+      }
+    }
+    return FindMissingWire.response(request, answer, count);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -63,15 +63,26 @@ public final class GrpcCacheServer implements AutoCloseable {
         NettyServerBuilder.forAddress(bindAddress)
             .executor(executor)
             .maxInboundMessageSize(options.maxInboundMessageSize())
-            .addService(new CapabilitiesService(options))
-            .addService(
-                ServerInterceptors.intercept(
-                    new ActionCacheService(cas, ac, options), ActionCacheService.PEER_INTERCEPTOR))
-            .addService(CasService.bind(cas, options))
-            .addService(ByteStreamService.bind(cas, options, uploads))
+            .addService(strict(new CapabilitiesService(options).bindService()))
+            .addService(strict(ServerInterceptors.intercept(
+                new ActionCacheService(cas, ac, options), ActionCacheService.PEER_INTERCEPTOR)))
+            .addService(strict(CasService.bind(cas, options)))
+            .addService(strict(ByteStreamService.bind(cas, options, uploads)))
             .addService(health.getHealthService())
             .addService(ProtoReflectionServiceV1.newInstance());
     this.server = customizer.apply(builder).build();
+  }
+
+  /**
+   * {@code service} with malformed requests answered INVALID_ARGUMENT (gRPC's own answer would be
+   * UNKNOWN) before its methods see them. For services added through the customizer too.
+   */
+  public static io.grpc.ServerServiceDefinition strict(io.grpc.ServerServiceDefinition service) {
+    return Methods.rejectingMalformed(service);
+  }
+
+  public static io.grpc.ServerServiceDefinition strict(io.grpc.BindableService service) {
+    return strict(service.bindService());
   }
 
   public synchronized GrpcCacheServer start() throws IOException {

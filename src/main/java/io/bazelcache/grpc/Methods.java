@@ -106,5 +106,140 @@ final class Methods {
     };
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Malformed requests
+
+  /** The parse error of the request that just failed on this thread (see {@link #rejectingMalformed}). */
+  private static final ThreadLocal<String> PARSE_ERROR = new ThreadLocal<>();
+
+  /**
+   * {@code service} with every request that cannot be parsed answered INVALID_ARGUMENT. gRPC itself
+   * turns an exception from a request parser into UNKNOWN ("Application error processing RPC"); here
+   * the parser's failure becomes a null message (gRPC parses and delivers a message on the same thread,
+   * which carries the error text over), and the call is closed with INVALID_ARGUMENT before the method
+   * sees anything. A streaming method whose later message is malformed sees the stream cancelled.
+   */
+  static ServerServiceDefinition rejectingMalformed(ServerServiceDefinition service) {
+    ServiceDescriptor sd = service.getServiceDescriptor();
+    List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
+    for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
+      methods.add(rejectingMalformed(m));
+    }
+    ServiceDescriptor.Builder newSd =
+        ServiceDescriptor.newBuilder(sd.getName()).setSchemaDescriptor(sd.getSchemaDescriptor());
+    methods.forEach(m -> newSd.addMethod(m.getMethodDescriptor()));
+    ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(newSd.build());
+    methods.forEach(b::addMethod);
+    return b.build();
+  }
+
+  private static <Q, R> ServerMethodDefinition<Q, R> rejectingMalformed(ServerMethodDefinition<Q, R> m) {
+    MethodDescriptor<Q, R> md = m.getMethodDescriptor();
+    MethodDescriptor.Marshaller<Q> parser = md.getRequestMarshaller();
+    MethodDescriptor.Marshaller<Q> safe = parser instanceof MethodDescriptor.PrototypeMarshaller<Q> p
+        ? new SafePrototypeMarshaller<>(p) : new SafeMarshaller<>(parser);
+    io.grpc.ServerCallHandler<Q, R> handler = m.getServerCallHandler();
+    io.grpc.ServerCallHandler<Q, R> checked = (call, headers) -> {
+      io.grpc.ServerCall.Listener<Q> delegate = handler.startCall(call, headers);
+      return new io.grpc.ForwardingServerCallListener.SimpleForwardingServerCallListener<>(delegate) {
+        private boolean rejected;
+
+        @Override
+        public void onMessage(Q message) {
+          if (rejected) {
+            return;
+          }
+          if (message == null) {
+            rejected = true;
+            String error = PARSE_ERROR.get();
+            PARSE_ERROR.remove();
+            call.close(Status.INVALID_ARGUMENT.withDescription("malformed "
+                + md.getFullMethodName() + " request" + (error == null ? "" : ": " + error)),
+                new io.grpc.Metadata());
+            super.onCancel(); // a streaming method's observer ends (an upload is kept or dropped)
+            return;
+          }
+          super.onMessage(message);
+        }
+
+        @Override
+        public void onHalfClose() {
+          if (!rejected) {
+            super.onHalfClose();
+          }
+        }
+
+        @Override
+        public void onReady() {
+          if (!rejected) {
+            super.onReady();
+          }
+        }
+
+        @Override
+        public void onCancel() {
+          if (!rejected) {
+            super.onCancel();
+          }
+        }
+
+        @Override
+        public void onComplete() {
+          if (!rejected) {
+            super.onComplete();
+          }
+        }
+      };
+    };
+    return ServerMethodDefinition.create(md.toBuilder(safe, md.getResponseMarshaller()).build(), checked);
+  }
+
+  private static class SafeMarshaller<T> implements MethodDescriptor.Marshaller<T> {
+    final MethodDescriptor.Marshaller<T> delegate;
+
+    SafeMarshaller(MethodDescriptor.Marshaller<T> delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public InputStream stream(T value) {
+      return delegate.stream(value);
+    }
+
+    @Override
+    public T parse(InputStream stream) {
+      try {
+        PARSE_ERROR.remove();
+        return delegate.parse(stream);
+      } catch (RuntimeException e) {
+        Status s = Status.fromThrowable(e);
+        String text = s.getDescription() != null ? s.getDescription() : String.valueOf(e.getMessage());
+        if (s.getCause() != null && s.getCause().getMessage() != null
+            && !text.contains(s.getCause().getMessage())) {
+          text += ": " + s.getCause().getMessage();
+        }
+        PARSE_ERROR.set(text);
+        return null;
+      }
+    }
+  }
+
+  private static final class SafePrototypeMarshaller<T> extends SafeMarshaller<T>
+      implements MethodDescriptor.PrototypeMarshaller<T> {
+    SafePrototypeMarshaller(MethodDescriptor.PrototypeMarshaller<T> delegate) {
+      super(delegate);
+    }
+
+    @Override
+    public T getMessagePrototype() {
+      return ((MethodDescriptor.PrototypeMarshaller<T>) delegate).getMessagePrototype();
+    }
+
+    @Override
+    public Class<T> getMessageClass() {
+      return ((MethodDescriptor.PrototypeMarshaller<T>) delegate).getMessageClass();
+    }
+  }
+
   private Methods() {}
 }

@@ -4,16 +4,11 @@ import com.google.bytestream.ByteStreamProto.WriteRequest;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.grpc.Detachable;
-import io.grpc.HasByteBuffer;
-import io.grpc.KnownLength;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -105,10 +100,8 @@ final class WriteChunk implements AutoCloseable {
   private static final int FINISH_WRITE = 3;
   private static final int DATA = 10;
 
-  private static final int VARINT = 0;
-  private static final int FIXED64 = 1;
-  private static final int LENGTH_DELIMITED = 2;
-  private static final int FIXED32 = 5;
+  private static final int VARINT = WireReader.VARINT;
+  private static final int LENGTH_DELIMITED = WireReader.LENGTH_DELIMITED;
 
   /**
    * Parses a serialized WriteRequest lying in {@code pieces} (in order) without copying {@code data}.
@@ -118,20 +111,20 @@ final class WriteChunk implements AutoCloseable {
    */
   static WriteChunk parse(List<ByteBuffer> pieces, InputStream owner)
       throws InvalidProtocolBufferException {
-    Cursor c = new Cursor(pieces);
+    WireReader c = new WireReader(pieces);
     String name = "";
     long offset = 0;
     boolean finish = false;
     List<ByteBuffer> data = List.of();
     while (c.hasMore()) {
-      long tag = c.varint();
+      long tag = c.tag();
       long field = tag >>> 3;
       int wireType = (int) (tag & 7);
-      if (field <= 0 || field > 0x1FFFFFFFL) {
-        throw new InvalidProtocolBufferException("invalid field tag " + tag);
-      }
       if (field == RESOURCE_NAME && wireType == LENGTH_DELIMITED) {
-        name = utf8(c.lengthDelimited());
+        int len = c.length();
+        byte[] b = new byte[len];
+        c.read(b, 0, len);
+        name = WireReader.utf8(b, len);
       } else if (field == WRITE_OFFSET && wireType == VARINT) {
         offset = c.varint();
       } else if (field == FINISH_WRITE && wireType == VARINT) {
@@ -143,113 +136,6 @@ final class WriteChunk implements AutoCloseable {
       }
     }
     return new WriteChunk(name, offset, finish, data, owner);
-  }
-
-  private static String utf8(List<ByteBuffer> pieces) throws InvalidProtocolBufferException {
-    int n = 0;
-    for (ByteBuffer b : pieces) {
-      n += b.remaining();
-    }
-    ByteBuffer all = ByteBuffer.allocate(n);
-    for (ByteBuffer b : pieces) {
-      all.put(b.duplicate());
-    }
-    all.flip();
-    try {
-      return StandardCharsets.UTF_8.newDecoder()
-          .onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT)
-          .decode(all).toString();
-    } catch (CharacterCodingException e) {
-      throw new InvalidProtocolBufferException("resource_name is not valid UTF-8");
-    }
-  }
-
-  /** A read position across the pieces. */
-  private static final class Cursor {
-    private final List<ByteBuffer> pieces;
-    private int index; // current piece
-    private int pos; // absolute position in the current piece
-
-    Cursor(List<ByteBuffer> pieces) {
-      this.pieces = pieces;
-      this.pos = pieces.isEmpty() ? 0 : pieces.get(0).position();
-      settle();
-    }
-
-    /** Moves past exhausted (or empty) pieces. */
-    private void settle() {
-      while (index < pieces.size() && pos >= pieces.get(index).limit()) {
-        index++;
-        if (index < pieces.size()) {
-          pos = pieces.get(index).position();
-        }
-      }
-    }
-
-    boolean hasMore() {
-      return index < pieces.size();
-    }
-
-    private byte next() throws InvalidProtocolBufferException {
-      if (index >= pieces.size()) {
-        throw truncated();
-      }
-      byte b = pieces.get(index).get(pos++);
-      settle();
-      return b;
-    }
-
-    long varint() throws InvalidProtocolBufferException {
-      long v = 0;
-      for (int shift = 0; shift < 64; shift += 7) {
-        byte b = next();
-        v |= (long) (b & 0x7F) << shift;
-        if (b >= 0) {
-          return v;
-        }
-      }
-      throw new InvalidProtocolBufferException("malformed varint");
-    }
-
-    /** The next {@code n} bytes as read-only slices of the pieces. */
-    private List<ByteBuffer> take(long n) throws InvalidProtocolBufferException {
-      List<ByteBuffer> out = new ArrayList<>(n == 0 ? 0 : 4);
-      while (n > 0) {
-        if (index >= pieces.size()) {
-          throw truncated();
-        }
-        ByteBuffer p = pieces.get(index);
-        int k = (int) Math.min(n, p.limit() - pos);
-        out.add(p.slice(pos, k).asReadOnlyBuffer());
-        pos += k;
-        n -= k;
-        settle();
-      }
-      return out;
-    }
-
-    List<ByteBuffer> lengthDelimited() throws InvalidProtocolBufferException {
-      long n = varint();
-      if (n < 0 || n > Integer.MAX_VALUE) {
-        throw new InvalidProtocolBufferException("invalid length " + n);
-      }
-      return take(n);
-    }
-
-    void skip(int wireType) throws InvalidProtocolBufferException {
-      switch (wireType) {
-        case VARINT -> varint();
-        case FIXED64 -> take(8);
-        case LENGTH_DELIMITED -> lengthDelimited();
-        case FIXED32 -> take(4);
-        default -> throw new InvalidProtocolBufferException("unsupported wire type " + wireType);
-      }
-    }
-
-    private static InvalidProtocolBufferException truncated() {
-      return new InvalidProtocolBufferException("message ends in the middle of a field");
-    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -268,9 +154,8 @@ final class WriteChunk implements AutoCloseable {
     @Override
     public WriteChunk parse(InputStream stream) {
       try {
-        if (stream instanceof Detachable d && stream instanceof HasByteBuffer hb
-            && stream instanceof KnownLength && hb.byteBufferSupported()) {
-          return parseInPlace(d.detach());
+        if (WireReader.inBuffers(stream)) {
+          return parseInPlace(((Detachable) stream).detach());
         }
         return WriteChunk.of(WriteRequest.parseFrom(stream));
       } catch (InvalidProtocolBufferException e) {
@@ -286,22 +171,7 @@ final class WriteChunk implements AutoCloseable {
   private static WriteChunk parseInPlace(InputStream owned) throws IOException {
     boolean kept = false;
     try {
-      owned.mark(owned.available()); // marked, the stream keeps the buffers skipped over until closed
-      List<ByteBuffer> pieces = new ArrayList<>();
-      while (owned.available() > 0) {
-        ByteBuffer b = ((HasByteBuffer) owned).getByteBuffer();
-        if (b == null || !b.hasRemaining()) {
-          // Not expected of a stream that supports buffers; copy the rest to stay correct anyway.
-          pieces.add(ByteBuffer.wrap(owned.readAllBytes()));
-          break;
-        }
-        pieces.add(b);
-        long skipped = owned.skip(b.remaining());
-        if (skipped != b.remaining()) {
-          throw new IOException("transport buffer skipped " + skipped + " of " + b.remaining());
-        }
-      }
-      WriteChunk chunk = parse(pieces, owned);
+      WriteChunk chunk = parse(WireReader.buffersOf(owned), owned);
       kept = true;
       return chunk;
     } finally {

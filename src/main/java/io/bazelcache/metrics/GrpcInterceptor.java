@@ -57,6 +57,8 @@ final class GrpcInterceptor implements ServerInterceptor {
         m.sent.labelValues(type, service, method).inc();
         if (message instanceof MessageLite ml) {
           bytesSent.addAndGet(ml.getSerializedSize());
+        } else if (message instanceof byte[] serialized) {
+          bytesSent.addAndGet(serialized.length); // a response the service serialized itself
         }
         super.sendMessage(message);
       }

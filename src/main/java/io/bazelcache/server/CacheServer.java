@@ -123,7 +123,8 @@ public final class CacheServer implements AutoCloseable {
               config.maxBlobSize()));
           RemoteAsset ra = assets;
           var secured = extra;
-          extra = b -> secured.apply(b).addService(ra.fetchService()).addService(ra.pushService());
+          extra = b -> secured.apply(b).addService(GrpcCacheServer.strict(ra.fetchService()))
+              .addService(GrpcCacheServer.strict(ra.pushService()));
           log.info("Remote Asset API (Fetch, Push) enabled");
         }
         if (idle != null) {

