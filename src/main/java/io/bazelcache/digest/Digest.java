@@ -6,9 +6,13 @@ import java.util.HexFormat;
  * A content digest: function, lowercase hex hash and size in bytes. Construction validates the form,
  * so a {@code Digest} that exists is well formed (it says nothing about whether content matches).
  */
-public record Digest(DigestFunction function, String hash, long sizeBytes) {
+public final class Digest {
+  private final DigestFunction function;
+  private final String hash;
+  private final long sizeBytes;
 
-  public Digest {
+  /** Validates: a function, 64 lowercase hex characters, a size that is not negative. */
+  public Digest(DigestFunction function, String hash, long sizeBytes) {
     if (function == null) {
       throw new InvalidDigestException("missing digest function");
     }
@@ -23,6 +27,56 @@ public record Digest(DigestFunction function, String hash, long sizeBytes) {
     if (sizeBytes == 0 && !hash.equals(function.emptyHash())) {
       throw new InvalidDigestException("size 0 with a hash that is not the empty blob's: " + hash);
     }
+    this.function = function;
+    this.hash = hash;
+    this.sizeBytes = sizeBytes;
+  }
+
+  private Digest(DigestFunction function, String hash, long sizeBytes, boolean validated) {
+    this.function = function;
+    this.hash = hash;
+    this.sizeBytes = sizeBytes;
+  }
+
+  /**
+   * The digest whose hash is the ASCII text {@code hex[off, off + len)}: validated on the bytes, then one
+   * string made (FindMissingBlobs parses thousands per call straight from the request's bytes). Invalid
+   * input fails as the constructor does.
+   */
+  public static Digest ofHexBytes(DigestFunction function, byte[] hex, int off, int len, long sizeBytes) {
+    boolean ok = function != null && len == DigestFunction.HEX_LENGTH && sizeBytes >= 0;
+    for (int i = 0; ok && i < len; i++) {
+      ok = LOWER_HEX[hex[off + i] & 0xFF];
+    }
+    String hash = new String(hex, off, len, ok ? java.nio.charset.StandardCharsets.ISO_8859_1
+        : java.nio.charset.StandardCharsets.UTF_8);
+    if (!ok || (sizeBytes == 0 && !hash.equals(function.emptyHash()))) {
+      return new Digest(function, hash, sizeBytes); // throws the constructor's message
+    }
+    return new Digest(function, hash, sizeBytes, true);
+  }
+
+  public DigestFunction function() {
+    return function;
+  }
+
+  public String hash() {
+    return hash;
+  }
+
+  public long sizeBytes() {
+    return sizeBytes;
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof Digest d && function == d.function && sizeBytes == d.sizeBytes
+        && hash.equals(d.hash);
+  }
+
+  @Override
+  public int hashCode() {
+    return (function.ordinal() * 31 + hash.hashCode()) * 31 + Long.hashCode(sizeBytes);
   }
 
   public static Digest of(DigestFunction function, byte[] data) {

@@ -112,7 +112,8 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
     for (int i = 0; i < n; i++) {
       Digest d;
       try {
-        d = new Digest(fn, request.hashes()[i], request.sizes()[i]);
+        d = Digest.ofHexBytes(fn, request.hashBytes(), request.hashOffsets()[i],
+            request.hashLengths()[i], request.sizes()[i]);
       } catch (Digest.InvalidDigestException e) {
         throw new Digest.InvalidDigestException("blob_digests[" + i + "]: " + e.getMessage());
       }

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -37,28 +38,62 @@ final class FindMissingWire {
   // FindMissingBlobsResponse
   private static final int MISSING_BLOB_DIGESTS = 2;
 
-  /** A parsed request. {@code hashes[i]} is the hash string as sent (validated later, with its index). */
-  record Request(String instanceName, int digestFunction, String[] hashes, long[] sizes, int count) {}
+  /**
+   * A parsed request. Digest {@code i}'s hash is the UTF-8 text {@code hashBytes[hashOffsets[i], +
+   * hashLengths[i])} as sent, validated later with its index.
+   */
+  record Request(String instanceName, int digestFunction, byte[] hashBytes, int[] hashOffsets,
+      int[] hashLengths, long[] sizes, int count) {
+
+    String hash(int i) {
+      return new String(hashBytes, hashOffsets[i], hashLengths[i], StandardCharsets.UTF_8);
+    }
+
+    /** Builds one from hash strings (tests, and callers holding generated messages). */
+    static Request of(String instanceName, int digestFunction, String[] hashes, long[] sizes, int n) {
+      java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+      int[] offsets = new int[n];
+      int[] lengths = new int[n];
+      for (int i = 0; i < n; i++) {
+        byte[] b = hashes[i].getBytes(StandardCharsets.UTF_8);
+        offsets[i] = all.size();
+        lengths[i] = b.length;
+        all.writeBytes(b);
+      }
+      return new Request(instanceName, digestFunction, all.toByteArray(), offsets, lengths, sizes, n);
+    }
+  }
 
   static Request parse(List<ByteBuffer> pieces) throws InvalidProtocolBufferException {
     WireReader r = new WireReader(pieces);
     String instance = "";
     int function = 0;
-    String[] hashes = new String[64];
-    long[] sizes = new long[64];
+    long total = 0;
+    for (ByteBuffer b : pieces) {
+      total += b.remaining();
+    }
+    // Sized from the message: the hashes are part of it, and each digest takes at least 70 bytes when
+    // its hash is 64 characters long.
+    byte[] hashBytes = new byte[(int) Math.min(total, Integer.MAX_VALUE - 16)];
+    int used = 0;
+    int expected = (int) Math.min(total / 70 + 16, 1 << 20);
+    int[] offsets = new int[expected];
+    int[] lengths = new int[expected];
+    long[] sizes = new long[expected];
     int n = 0;
-    byte[] scratch = new byte[64];
     while (r.hasMore()) {
       long tag = r.tag();
       long field = tag >>> 3;
       int wireType = (int) (tag & 7);
       if (field == BLOB_DIGESTS && wireType == WireReader.LENGTH_DELIMITED) {
-        if (n == hashes.length) {
-          hashes = java.util.Arrays.copyOf(hashes, n * 2);
+        if (n == sizes.length) {
+          offsets = java.util.Arrays.copyOf(offsets, n * 2);
+          lengths = java.util.Arrays.copyOf(lengths, n * 2);
           sizes = java.util.Arrays.copyOf(sizes, n * 2);
         }
         long outer = r.pushLimit(r.length());
-        String hash = "";
+        int hashOffset = used;
+        int hashLength = 0;
         long size = 0;
         while (r.hasMore()) {
           long t = r.tag();
@@ -66,11 +101,12 @@ final class FindMissingWire {
           int w = (int) (t & 7);
           if (f == HASH && w == WireReader.LENGTH_DELIMITED) {
             int len = r.length();
-            if (len > scratch.length) {
-              scratch = new byte[len];
+            if (hashOffset + len > hashBytes.length) {
+              hashBytes = java.util.Arrays.copyOf(hashBytes, Math.max(hashBytes.length * 2,
+                  hashOffset + len));
             }
-            r.read(scratch, 0, len);
-            hash = WireReader.utf8(scratch, len);
+            r.read(hashBytes, hashOffset, len); // a repeated hash field: the last one wins
+            hashLength = len;
           } else if (f == SIZE_BYTES && w == WireReader.VARINT) {
             size = r.varint();
           } else {
@@ -78,7 +114,10 @@ final class FindMissingWire {
           }
         }
         r.popLimit(outer);
-        hashes[n] = hash;
+        WireReader.utf8Check(hashBytes, hashOffset, hashLength);
+        used = hashOffset + hashLength;
+        offsets[n] = hashOffset;
+        lengths[n] = hashLength;
         sizes[n] = size;
         n++;
       } else if (field == INSTANCE_NAME && wireType == WireReader.LENGTH_DELIMITED) {
@@ -92,32 +131,32 @@ final class FindMissingWire {
         r.skip(wireType);
       }
     }
-    return new Request(instance, function, hashes, sizes, n);
+    return new Request(instance, function, hashBytes, offsets, lengths, sizes, n);
   }
 
   /**
-   * Serializes a FindMissingBlobsResponse naming digests {@code indexes[0..count)} of {@code req}, whose
-   * hashes have been validated (64 lowercase hex characters, so one byte per character).
+   * Serializes a FindMissingBlobsResponse naming digests {@code indexes[0..count)} of {@code req}, with
+   * their hashes' bytes as received.
    */
-  @SuppressWarnings("deprecation") // String.getBytes(int, int, byte[], int): the hashes are ASCII
   static byte[] response(Request req, int[] indexes, int count) {
     int total = 0;
     for (int k = 0; k < count; k++) {
-      int inner = digestSize(req.hashes[indexes[k]], req.sizes[indexes[k]]);
+      int inner = digestSize(req.hashLengths[indexes[k]], req.sizes[indexes[k]]);
       total += 1 + varintSize(inner) + inner;
     }
     byte[] out = new byte[total];
     int p = 0;
     for (int k = 0; k < count; k++) {
-      String hash = req.hashes[indexes[k]];
-      long size = req.sizes[indexes[k]];
+      int i = indexes[k];
+      int hashLength = req.hashLengths[i];
+      long size = req.sizes[i];
       out[p++] = (byte) (MISSING_BLOB_DIGESTS << 3 | WireReader.LENGTH_DELIMITED);
-      p = putVarint(out, p, digestSize(hash, size));
-      if (!hash.isEmpty()) {
+      p = putVarint(out, p, digestSize(hashLength, size));
+      if (hashLength > 0) {
         out[p++] = (byte) (HASH << 3 | WireReader.LENGTH_DELIMITED);
-        p = putVarint(out, p, hash.length());
-        hash.getBytes(0, hash.length(), out, p);
-        p += hash.length();
+        p = putVarint(out, p, hashLength);
+        System.arraycopy(req.hashBytes, req.hashOffsets[i], out, p, hashLength);
+        p += hashLength;
       }
       if (size != 0) {
         out[p++] = (byte) (SIZE_BYTES << 3 | WireReader.VARINT);
@@ -130,9 +169,9 @@ final class FindMissingWire {
     return out;
   }
 
-  private static int digestSize(String hash, long size) {
-    int n = hash.length();
-    return (n == 0 ? 0 : 1 + varintSize(n) + n) + (size == 0 ? 0 : 1 + varintSize(size));
+  private static int digestSize(int hashLength, long size) {
+    return (hashLength == 0 ? 0 : 1 + varintSize(hashLength) + hashLength)
+        + (size == 0 ? 0 : 1 + varintSize(size));
   }
 
   private static int varintSize(long v) {
@@ -163,7 +202,7 @@ final class FindMissingWire {
           .setInstanceName(value.instanceName()).setDigestFunctionValue(value.digestFunction());
       for (int i = 0; i < value.count(); i++) {
         b.addBlobDigests(build.bazel.remote.execution.v2.Digest.newBuilder()
-            .setHash(value.hashes()[i]).setSizeBytes(value.sizes()[i]));
+            .setHash(value.hash(i)).setSizeBytes(value.sizes()[i]));
       }
       return b.build().toByteString().newInput();
     }
@@ -217,7 +256,7 @@ final class FindMissingWire {
       hashes[i] = request.getBlobDigests(i).getHash();
       sizes[i] = request.getBlobDigests(i).getSizeBytes();
     }
-    return new Request(request.getInstanceName(), request.getDigestFunctionValue(), hashes, sizes, n);
+    return Request.of(request.getInstanceName(), request.getDigestFunctionValue(), hashes, sizes, n);
   }
 
   static FindMissingBlobsResponse toMessage(byte[] response) throws InvalidProtocolBufferException {

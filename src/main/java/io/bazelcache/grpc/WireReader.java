@@ -233,6 +233,24 @@ final class WireReader {
     }
   }
 
+  /** Refuses bytes that are not valid UTF-8 (proto3 strings must be); ASCII is checked quickly. */
+  static void utf8Check(byte[] b, int off, int len) throws InvalidProtocolBufferException {
+    boolean ascii = true;
+    for (int i = off; i < off + len; i++) {
+      ascii &= b[i] >= 0;
+    }
+    if (!ascii) {
+      try {
+        java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+            .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+            .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+            .decode(ByteBuffer.wrap(b, off, len));
+      } catch (java.nio.charset.CharacterCodingException e) {
+        throw new InvalidProtocolBufferException("string field is not valid UTF-8");
+      }
+    }
+  }
+
   static InvalidProtocolBufferException truncated() {
     return new InvalidProtocolBufferException("message ends in the middle of a field");
   }

@@ -35,7 +35,7 @@ class FindMissingWireTest {
     assertThat(got.digestFunction()).isEqualTo(expected.getDigestFunctionValue());
     assertThat(got.count()).isEqualTo(expected.getBlobDigestsCount());
     for (int i = 0; i < got.count(); i++) {
-      assertThat(got.hashes()[i]).isEqualTo(expected.getBlobDigests(i).getHash());
+      assertThat(got.hash(i)).isEqualTo(expected.getBlobDigests(i).getHash());
       assertThat(got.sizes()[i]).isEqualTo(expected.getBlobDigests(i).getSizeBytes());
     }
   }
@@ -119,7 +119,7 @@ class FindMissingWireTest {
       hashes[i] = HexFormat.of().formatHex(h);
       sizes[i] = i % 7 == 0 ? 0 : r.nextLong(Long.MAX_VALUE);
     }
-    FindMissingWire.Request req = new FindMissingWire.Request("", 0, hashes, sizes, n);
+    FindMissingWire.Request req = FindMissingWire.Request.of("", 0, hashes, sizes, n);
     int[] picked = {0, 3, 7, 499, 250};
     byte[] wire = FindMissingWire.response(req, picked, picked.length);
     FindMissingBlobsResponse.Builder expected = FindMissingBlobsResponse.newBuilder();

@@ -103,6 +103,8 @@ public final class GrpcBench {
       if (parts.contains("write") || parts.contains("read")) {
         double sha = sha256Rate(blob, iterations);
         System.out.printf("sha256 (1 thread, 64 MiB): %.2f GB/s%n", sha);
+        System.out.printf("sha256 (1 thread, 64 MiB from a direct buffer, as the server hashes received "
+            + "bytes: 4 KiB pieces through a small array): %.2f GB/s%n", sha256RateDirect(blob, iterations));
       }
       if (parts.contains("write")) {
         write(channel, store, blob, iterations, MIB, 1);
@@ -174,6 +176,25 @@ public final class GrpcBench {
       long t0 = System.nanoTime();
       Hasher h = DigestFunction.SHA256.newHasher();
       h.update(blob, 0, blob.length);
+      h.finish();
+      best = Math.max(best, blob.length / ((System.nanoTime() - t0) / 1e9) / 1e9);
+    }
+    return best;
+  }
+
+  /**
+   * SHA-256 of the blob from off-heap memory, the way the server hashes what it receives
+   * ({@code MessageDigest.update(ByteBuffer)} copies 4 KiB at a time into a small array that stays in the
+   * L1 cache). On this machine that is faster than hashing one large array in place.
+   */
+  static double sha256RateDirect(byte[] blob, int iterations) {
+    ByteBuffer direct = ByteBuffer.allocateDirect(blob.length);
+    direct.put(blob).flip();
+    double best = 0;
+    for (int i = 0; i < iterations + warmup; i++) {
+      long t0 = System.nanoTime();
+      Hasher h = DigestFunction.SHA256.newHasher();
+      h.update(direct.duplicate());
       h.finish();
       best = Math.max(best, blob.length / ((System.nanoTime() - t0) / 1e9) / 1e9);
     }
