@@ -17,14 +17,12 @@ import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.storage.BlobKey;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayOutputStream;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -70,74 +68,10 @@ class ByteStreamServiceTest {
         + d.sizeBytes();
   }
 
-  /** An open Write stream, driven by the test. */
-  final class Upload {
-    final CompletableFuture<WriteResponse> result = new CompletableFuture<>();
-    final ClientCallStreamObserver<WriteRequest> requests;
-    final String name;
-    long offset;
-    boolean first = true;
-
+  /** An open Write stream on this test's server. */
+  final class Upload extends WriteStream {
     Upload(String name, long startOffset) {
-      this.name = name;
-      this.offset = startOffset;
-      requests = (ClientCallStreamObserver<WriteRequest>) async.write(new StreamObserver<>() {
-        WriteResponse last;
-
-        @Override
-        public void onNext(WriteResponse value) {
-          last = value;
-        }
-
-        @Override
-        public void onError(Throwable t) {
-          result.completeExceptionally(t);
-        }
-
-        @Override
-        public void onCompleted() {
-          result.complete(last);
-        }
-      });
-    }
-
-    Upload send(byte[] data, int from, int to, boolean finish) {
-      WriteRequest.Builder b = WriteRequest.newBuilder().setWriteOffset(offset)
-          .setData(ByteString.copyFrom(data, from, to - from)).setFinishWrite(finish);
-      if (first) {
-        b.setResourceName(name);
-        first = false;
-      }
-      requests.onNext(b.build());
-      offset += to - from;
-      return this;
-    }
-
-    /** Sends {@code data[from, to)} in chunks of 64 KiB. */
-    Upload sendAll(byte[] data, int from, int to, boolean finish) {
-      for (int p = from; p < to; p += 65536) {
-        int e = Math.min(to, p + 65536);
-        send(data, p, e, finish && e == to);
-      }
-      if (from == to) {
-        send(data, from, to, finish);
-      }
-      return this;
-    }
-
-    WriteResponse finish() throws Exception {
-      requests.onCompleted();
-      return result.get(30, TimeUnit.SECONDS);
-    }
-
-    Status.Code failure() throws Exception {
-      requests.onCompleted();
-      try {
-        result.get(30, TimeUnit.SECONDS);
-        return Status.Code.OK;
-      } catch (ExecutionException e) {
-        return Status.fromThrowable(e.getCause()).getCode();
-      }
+      super(async, name, startOffset);
     }
   }
 
@@ -292,7 +226,7 @@ class ByteStreamServiceTest {
     assertThat(new Upload(uploadName(d, false), 0).send(longer, 0, 10001, true).failure())
         .isEqualTo(Status.Code.INVALID_ARGUMENT);
     // A gap in the offsets.
-    Upload gap = new Upload(uploadName(d, false), 0).send(data, 0, 100, false);
+    WriteStream gap = new Upload(uploadName(d, false), 0).send(data, 0, 100, false);
     gap.offset += 5;
     assertThat(gap.send(data, 105, 10000, true).failure()).isEqualTo(Status.Code.INVALID_ARGUMENT);
     // A nonzero first offset with nothing to resume.
@@ -332,7 +266,7 @@ class ByteStreamServiceTest {
     Digest d = sha(data);
     String name = uploadName(d, false);
     int half = data.length / 2;
-    Upload first = new Upload(name, 0).sendAll(data, 0, half, false);
+    WriteStream first = new Upload(name, 0).sendAll(data, 0, half, false);
     // Wait until the server has taken every byte, then cancel the stream.
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
     while (query(name).getCommittedSize() < half && System.nanoTime() < deadline) {
@@ -371,7 +305,7 @@ class ByteStreamServiceTest {
     Digest d = sha(data);
     String name = uploadName(d, true);
     byte[] z = Zstd.compress(data);
-    Upload first = new Upload(name, 0).sendAll(z, 0, z.length / 2, false);
+    WriteStream first = new Upload(name, 0).sendAll(z, 0, z.length / 2, false);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
     while (query(name).getCommittedSize() < 500_000 && System.nanoTime() < deadline) {
       Thread.sleep(10);
@@ -384,7 +318,7 @@ class ByteStreamServiceTest {
     long committed = query(name).getCommittedSize();
     assertThat(committed).isBetween(500_000L, (long) data.length - 1);
     byte[] rest = Zstd.compress(java.util.Arrays.copyOfRange(data, (int) committed, data.length));
-    Upload second = new Upload(name, committed);
+    WriteStream second = new Upload(name, committed);
     WriteResponse w = second.sendAll(rest, 0, rest.length, true).finish();
     assertThat(w.getCommittedSize()).isEqualTo(committed + rest.length);
     assertThat(f.store.entries().get(BlobKey.cas(d))).isEqualTo(data);
@@ -396,7 +330,7 @@ class ByteStreamServiceTest {
     byte[] data = random(100_000, 12);
     Digest d = sha(data);
     String name = uploadName(d, false);
-    Upload u = new Upload(name, 0).sendAll(data, 0, 50_000, false);
+    WriteStream u = new Upload(name, 0).sendAll(data, 0, 50_000, false);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
     while (query(name).getCommittedSize() < 50_000 && System.nanoTime() < deadline) {
       Thread.sleep(10);
@@ -445,7 +379,7 @@ class ByteStreamServiceTest {
   void closeIsBoundedByTheGracePeriod() throws Exception {
     start(GrpcOptions.defaults().withShutdownGrace(Duration.ofMillis(300)));
     byte[] data = random(1000, 20);
-    Upload open = new Upload(uploadName(sha(data), false), 0).send(data, 0, 500, false);
+    WriteStream open = new Upload(uploadName(sha(data), false), 0).send(data, 0, 500, false);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (query(open.name).getCommittedSize() < 500 && System.nanoTime() < deadline) {
       Thread.sleep(10);

@@ -31,7 +31,6 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
@@ -49,7 +48,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -252,74 +250,10 @@ class GrpcPipelinedWriteTest {
     return b;
   }
 
-  /** An open Write stream driven by the test. */
-  final class Upload {
-    final CompletableFuture<WriteResponse> result = new CompletableFuture<>();
-    final ClientCallStreamObserver<WriteRequest> requests;
-    final String name;
-    long offset;
-    boolean first = true;
-    int messages;
-
+  /** An open Write stream on this test's server. */
+  final class Upload extends WriteStream {
     Upload(String name, long startOffset) {
-      this.name = name;
-      this.offset = startOffset;
-      requests = (ClientCallStreamObserver<WriteRequest>) async.write(new StreamObserver<>() {
-        WriteResponse last;
-
-        @Override
-        public void onNext(WriteResponse value) {
-          last = value;
-        }
-
-        @Override
-        public void onError(Throwable t) {
-          result.completeExceptionally(t);
-        }
-
-        @Override
-        public void onCompleted() {
-          result.complete(last);
-        }
-      });
-    }
-
-    /** Sends {@code data[from, to)} in chunks of {@code chunk}; the last one with finish_write if asked. */
-    Upload send(byte[] data, int from, int to, int chunk, boolean finish) {
-      int p = from;
-      do {
-        int e = Math.min(to, p + chunk);
-        WriteRequest.Builder b = WriteRequest.newBuilder().setWriteOffset(offset)
-            .setData(ByteString.copyFrom(data, p, e - p)).setFinishWrite(finish && e == to);
-        if (first) {
-          b.setResourceName(name);
-          first = false;
-        }
-        requests.onNext(b.build());
-        messages++;
-        offset += e - p;
-        p = e;
-      } while (p < to);
-      return this;
-    }
-
-    WriteResponse finish() throws Exception {
-      requests.onCompleted();
-      return result.get(60, TimeUnit.SECONDS);
-    }
-
-    Status.Code failure() throws Exception {
-      requests.onCompleted();
-      return code(result);
-    }
-  }
-
-  static Status.Code code(CompletableFuture<?> result) throws Exception {
-    try {
-      result.get(60, TimeUnit.SECONDS);
-      return Status.Code.OK;
-    } catch (ExecutionException e) {
-      return Status.fromThrowable(e.getCause()).getCode();
+      super(async, name, startOffset);
     }
   }
 
@@ -359,7 +293,7 @@ class GrpcPipelinedWriteTest {
     if (compressed) {
       assertThat(sent.length).isLessThan(size).isGreaterThan(chunk);
     }
-    Upload u = new Upload(uploadName(d, compressed), 0).send(sent, 0, sent.length, chunk, true);
+    WriteStream u = new Upload(uploadName(d, compressed), 0).send(sent, 0, sent.length, chunk, true);
     WriteResponse w = u.finish();
     // Uncompressed: the blob's size; compressed: the compressed bytes received.
     assertThat(w.getCommittedSize()).isEqualTo(compressed ? sent.length : size);
@@ -378,7 +312,7 @@ class GrpcPipelinedWriteTest {
     start(StorageMode.UNCOMPRESSED);
     byte[] data = content(3 * MIB + 12345, 99);
     Digest d = sha(data);
-    Upload u = new Upload(uploadName(d, false), 0);
+    WriteStream u = new Upload(uploadName(d, false), 0);
     Random r = new Random(5);
     int p = 0;
     while (p < data.length) {
@@ -420,7 +354,7 @@ class GrpcPipelinedWriteTest {
     assertThat(new Upload(uploadName(d, true), 0).send(z, 0, z.length - 100, 65536, true).failure())
         .isEqualTo(Status.Code.INVALID_ARGUMENT);
     // A gap in the offsets after a few chunks.
-    Upload gap = new Upload(uploadName(d, false), 0).send(data, 0, 5 * 65536, 65536, false);
+    WriteStream gap = new Upload(uploadName(d, false), 0).send(data, 0, 5 * 65536, 65536, false);
     gap.offset += 1;
     assertThat(gap.send(data, 5 * 65536 + 1, data.length, 65536, true).failure())
         .isEqualTo(Status.Code.INVALID_ARGUMENT);
@@ -447,7 +381,7 @@ class GrpcPipelinedWriteTest {
     Digest d = sha(data);
     String name = uploadName(d, false);
     int half = data.length / 2;
-    Upload first = new Upload(name, 0).send(data, 0, half, chunk, false);
+    WriteStream first = new Upload(name, 0).send(data, 0, half, chunk, false);
     // Wait until the service has been handed every message sent (not until they are written).
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (writeMessagesDelivered.get() < first.messages && System.nanoTime() < deadline) {
@@ -464,7 +398,7 @@ class GrpcPipelinedWriteTest {
         .as("QueryWriteStatus right after cancelling (%d bytes had been written then)", writtenAtCancel)
         .isEqualTo(half);
     assertThat(storeBytesWritten).hasValue(half);
-    assertThat(code(first.result)).isEqualTo(Status.Code.CANCELLED);
+    assertThat(WriteStream.code(first.result)).isEqualTo(Status.Code.CANCELLED);
     assertThat(query(name).getCommittedSize()).isEqualTo(half);
 
     writeDelayMicrosPer64K = 0;
@@ -559,7 +493,7 @@ class GrpcPipelinedWriteTest {
         concat(nameField, bytes(0x3B, 0x3C)), // a group
         concat(nameField, bytes(0x3F))); // wire type 7
     for (byte[] m : malformed) {
-      assertThat(code(rawWrite(List.of(m))))
+      assertThat(WriteStream.code(rawWrite(List.of(m))))
           .as("malformed %s", Arrays.toString(m))
           .isEqualTo(Status.Code.INVALID_ARGUMENT);
     }
@@ -586,7 +520,7 @@ class GrpcPipelinedWriteTest {
     byte[] next = WriteRequest.newBuilder().setWriteOffset(MIB)
         .setData(ByteString.copyFrom(data, MIB, chunk)).build().toByteArray();
     messages.add(Arrays.copyOf(next, next.length - 1));
-    assertThat(code(rawWrite(messages))).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(WriteStream.code(rawWrite(messages))).isEqualTo(Status.Code.INVALID_ARGUMENT);
     assertThat(disk.contains(BlobKey.cas(d))).isFalse();
   }
 
