@@ -57,6 +57,25 @@ public interface BlobStore extends Closeable {
     }
   }
 
+  /**
+   * Stores a non-empty CAS blob given in the casblob format (as an S3 backend in zstd mode holds it),
+   * checking it like any upload: a malformed casblob, or content that does not match {@code key} and
+   * {@code size}, stores nothing. This default decodes it and stores the content; a store that keeps
+   * casblobs itself may keep the given bytes instead of compressing the content again.
+   *
+   * @throws io.bazelcache.storage.casblob.CasBlobFormatException if the bytes are not a valid casblob
+   */
+  default void putCasblob(BlobKey key, long size, InputStream casblob) throws IOException {
+    try (io.bazelcache.storage.casblob.CasBlobInputStream content =
+        new io.bazelcache.storage.casblob.CasBlobInputStream(casblob)) {
+      long announced = content.readHeader().uncompressedSize();
+      if (announced != size) {
+        throw new BlobSizeMismatchException(key + ": casblob holds " + announced + " bytes, expected " + size);
+      }
+      put(key, size, content);
+    }
+  }
+
   /** Stores {@code data}; see {@link BlobWriter#commit()}. */
   default void put(BlobKey key, byte[] data) throws IOException {
     try (BlobWriter w = newWriter(key, data.length)) {

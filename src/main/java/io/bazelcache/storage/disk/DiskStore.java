@@ -835,6 +835,7 @@ public final class DiskStore implements BlobStore {
    * @throws BlobSizeMismatchException if the content is not {@code size} bytes
    * @throws io.bazelcache.storage.casblob.CasBlobFormatException if the bytes are not a valid casblob
    */
+  @Override
   public void putCasblob(BlobKey key, long size, InputStream casblob) throws IOException {
     if (key.kind() != Kind.CAS || size <= 0) {
       throw new IllegalArgumentException("putCasblob is for non-empty CAS blobs: " + key + "/" + size);

@@ -6,12 +6,12 @@ import io.bazelcache.storage.BlobSizeMismatchException;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.BlobWriter;
 import io.bazelcache.storage.DigestMismatchException;
+import io.bazelcache.storage.Kind;
 import io.bazelcache.storage.StoreStats;
 import io.bazelcache.storage.casblob.CasBlobFormatException;
 import io.bazelcache.storage.s3.S3Stats;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -102,17 +102,18 @@ public final class ReadThroughStore implements BlobStore {
       existence.invalidate(key);
       return;
     }
-    try (entry;
-        BlobWriter w = local.newWriter(key, entry.size());
-        InputStream in = entry.openStream()) {
-      byte[] buf = new byte[(int) Math.min(256 * 1024, Math.max(1, entry.size()))];
-      ByteBuffer bb = ByteBuffer.wrap(buf);
-      int n;
-      while ((n = in.read(buf)) > 0) {
-        bb.clear().limit(n);
-        w.write(bb);
+    try (entry) {
+      InputStream casblob = key.kind() == Kind.CAS && entry.size() > 0 ? entry.openCasblob() : null;
+      if (casblob != null) {
+        // Kept in the form the backend holds (zstd mode): checked while stored, not recompressed.
+        try (casblob) {
+          local.putCasblob(key, entry.size(), casblob);
+        }
+      } else {
+        try (InputStream in = entry.openStream()) {
+          local.put(key, entry.size(), in);
+        }
       }
-      w.commit();
     } catch (DigestMismatchException | BlobSizeMismatchException | CasBlobFormatException e) {
       stats.corruptObjects.incrementAndGet();
       stats.cacheMisses.incrementAndGet();

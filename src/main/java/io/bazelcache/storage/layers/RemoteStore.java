@@ -50,6 +50,15 @@ public interface RemoteStore extends Closeable {
     /** The uncompressed content; may be called once. */
     InputStream openStream() throws IOException;
 
+    /**
+     * The entry as the backend holds it in this server's casblob format (zstd mode), to be stored as is
+     * instead of decompressed and compressed again; {@code null} if the backend holds plain content.
+     * Either this or {@link #openStream} may be called, once.
+     */
+    default InputStream openCasblob() throws IOException {
+      return null;
+    }
+
     @Override
     void close();
   }

@@ -784,6 +784,11 @@ public final class S3Store implements BlobStore, RemoteStore {
     }
 
     @Override
+    public InputStream openCasblob() throws IOException {
+      return reader != null ? Files.newInputStream(path) : null;
+    }
+
+    @Override
     public void close() {
       if (ch != null) {
         try {

@@ -155,6 +155,31 @@ class S3LayersTest {
   }
 
   @Test
+  void aCasblobFetchedFromS3IsKeptAsItIsNotRecompressed() throws Exception {
+    // As another writer (bazel-remote, another level or version of zstd) would have written it: not
+    // byte-identical to what this server's compressor makes of the same content.
+    byte[] content = data(3 * 1024 * 1024 + 7, 21);
+    byte[] theirs = CasblobVectors.build(content, 1024 * 1024, 1, 19);
+    Replica b = replica("b");
+    S3Testing.putObject(raw, bucket, b.s3.objectKey(cas(content)), theirs);
+
+    assertThat(read(b.store().get(cas(content)))).isEqualTo(content);
+    try (Blob local = b.disk.get(cas(content))) {
+      byte[] kept = readSlice(local.zstdFile().orElseThrow());
+      assertThat(kept).isEqualTo(theirs);
+    }
+    // A damaged one (content that does not match its key) stores nothing and is a miss.
+    byte[] other = data(3 * 1024 * 1024 + 7, 22);
+    BlobKey wrongKey = cas(content.clone());
+    byte[] damaged = CasblobVectors.build(other, 1024 * 1024, 1, 3);
+    Replica c = replica("c");
+    S3Testing.putObject(raw, bucket, c.s3.objectKey(wrongKey), damaged);
+    assertThat(c.store().get(wrongKey)).isNull();
+    assertThat(c.disk.contains(wrongKey)).isFalse();
+    assertThat(c.stats.corruptObjects.get()).isEqualTo(1);
+  }
+
+  @Test
   void concurrentMissesForOneKeyCauseOneGet() throws Exception {
     Replica a = replica("a");
     byte[] blob = data(8 * 1024 * 1024, 2);
