@@ -212,28 +212,6 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
   // ---------------------------------------------------------------------------------------------
   // Write
 
-  /** Not reached through {@link #bind}, which serves Write with {@link #writeChunks}. */
-  @Override
-  public StreamObserver<WriteRequest> write(StreamObserver<WriteResponse> out) {
-    StreamObserver<WriteChunk> chunks = writeChunks(out);
-    return new StreamObserver<>() {
-      @Override
-      public void onNext(WriteRequest r) {
-        chunks.onNext(WriteChunk.of(r));
-      }
-
-      @Override
-      public void onError(Throwable t) {
-        chunks.onError(t);
-      }
-
-      @Override
-      public void onCompleted() {
-        chunks.onCompleted();
-      }
-    };
-  }
-
   StreamObserver<WriteChunk> writeChunks(StreamObserver<WriteResponse> out) {
     return new WriteCall(out);
   }

@@ -82,19 +82,6 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
   // ---------------------------------------------------------------------------------------------
   // FindMissingBlobs
 
-  /** Not reached through {@link #bind}, which serves FindMissingBlobs with {@link #findMissing}. */
-  @Override
-  public void findMissingBlobs(
-      FindMissingBlobsRequest request, StreamObserver<FindMissingBlobsResponse> out) {
-    try {
-      byte[] response = findMissing(FindMissingWire.of(request));
-      out.onNext(FindMissingWire.toMessage(response));
-      out.onCompleted();
-    } catch (Exception e) {
-      out.onError(Statuses.exception(e));
-    }
-  }
-
   private void findMissing(FindMissingWire.Request request, StreamObserver<byte[]> out) {
     try {
       out.onNext(findMissing(request));

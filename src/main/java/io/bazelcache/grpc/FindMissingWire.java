@@ -1,7 +1,6 @@
 package io.bazelcache.grpc;
 
 import build.bazel.remote.execution.v2.FindMissingBlobsRequest;
-import build.bazel.remote.execution.v2.FindMissingBlobsResponse;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.grpc.Detachable;
 import io.grpc.Drainable;
@@ -49,7 +48,7 @@ final class FindMissingWire {
       return new String(hashBytes, hashOffsets[i], hashLengths[i], StandardCharsets.UTF_8);
     }
 
-    /** Builds one from hash strings (tests, and callers holding generated messages). */
+    /** Builds one from hash strings (tests). */
     static Request of(String instanceName, int digestFunction, String[] hashes, long[] sizes, int n) {
       java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
       int[] offsets = new int[n];
@@ -246,22 +245,6 @@ final class FindMissingWire {
       }
     }
   };
-
-  /** For callers holding generated messages (the service's plain {@code findMissingBlobs}). */
-  static Request of(FindMissingBlobsRequest request) {
-    int n = request.getBlobDigestsCount();
-    String[] hashes = new String[n];
-    long[] sizes = new long[n];
-    for (int i = 0; i < n; i++) {
-      hashes[i] = request.getBlobDigests(i).getHash();
-      sizes[i] = request.getBlobDigests(i).getSizeBytes();
-    }
-    return Request.of(request.getInstanceName(), request.getDigestFunctionValue(), hashes, sizes, n);
-  }
-
-  static FindMissingBlobsResponse toMessage(byte[] response) throws InvalidProtocolBufferException {
-    return FindMissingBlobsResponse.parseFrom(response);
-  }
 
   private static final class Bytes extends ByteArrayInputStream implements Drainable, KnownLength {
     Bytes(byte[] b) {
