@@ -270,7 +270,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
         nextOffset += req.dataSize();
         ended = req.finishWrite();
         if (handOff == null && (ended || rn.digest().sizeBytes() < PIPELINE_MIN_SIZE)) {
-          apply(req);
+          write(req.data());
           if (ended) {
             finish(req);
           }
@@ -342,18 +342,11 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
         if (done) {
           return;
         }
-        if (run.size() == 1 || decompressor != null) {
-          for (WriteChunk r : run) {
-            apply(r);
-          }
-        } else {
-          List<ByteBuffer> all = new ArrayList<>();
-          for (WriteChunk r : run) {
-            all.addAll(r.data());
-          }
-          upload.writer.write(all);
-          upload.committed = upload.writer.bytesWritten();
+        List<ByteBuffer> all = new ArrayList<>();
+        for (WriteChunk r : run) {
+          all.addAll(r.data());
         }
+        write(all);
         WriteChunk last = run.get(run.size() - 1);
         if (last.finishWrite()) {
           finish(last);
@@ -433,16 +426,16 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       out.onCompleted();
     }
 
-    /** Writes a request's data (the owning thread). */
-    private void apply(WriteChunk req) throws IOException {
-      if (req.dataSize() == 0) {
+    /** Writes received data, of one request or several in a row (the owning thread). */
+    private void write(List<ByteBuffer> data) throws IOException {
+      if (data.isEmpty()) {
         return;
       }
       BlobWriter w = upload.writer;
       if (decompressor == null) {
-        w.write(req.data());
+        w.write(data);
       } else {
-        for (ByteBuffer b : req.data()) {
+        for (ByteBuffer b : data) {
           decompressor.feed(b.duplicate(), w::write);
         }
       }

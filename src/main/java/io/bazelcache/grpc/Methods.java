@@ -36,6 +36,12 @@ final class Methods {
     if (!found) {
       throw new IllegalArgumentException(sd.getName() + " has no method " + name);
     }
+    return rebuild(sd, methods);
+  }
+
+  /** A service of {@code sd}'s name and schema (for server reflection) with {@code methods}. */
+  private static ServerServiceDefinition rebuild(
+      ServiceDescriptor sd, List<ServerMethodDefinition<?, ?>> methods) {
     ServiceDescriptor.Builder newSd =
         ServiceDescriptor.newBuilder(sd.getName()).setSchemaDescriptor(sd.getSchemaDescriptor());
     methods.forEach(m -> newSd.addMethod(m.getMethodDescriptor()));
@@ -125,12 +131,7 @@ final class Methods {
     for (ServerMethodDefinition<?, ?> m : service.getMethods()) {
       methods.add(rejectingMalformed(m));
     }
-    ServiceDescriptor.Builder newSd =
-        ServiceDescriptor.newBuilder(sd.getName()).setSchemaDescriptor(sd.getSchemaDescriptor());
-    methods.forEach(m -> newSd.addMethod(m.getMethodDescriptor()));
-    ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(newSd.build());
-    methods.forEach(b::addMethod);
-    return b.build();
+    return rebuild(sd, methods);
   }
 
   private static <Q, R> ServerMethodDefinition<Q, R> rejectingMalformed(ServerMethodDefinition<Q, R> m) {

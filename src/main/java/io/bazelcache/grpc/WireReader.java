@@ -214,23 +214,10 @@ final class WireReader {
     return pieces;
   }
 
-  /** UTF-8 bytes as a string; ASCII (every valid hash) takes the fast Latin-1 path. */
+  /** UTF-8 bytes as a string; invalid UTF-8 is refused (a plain {@code new String} would replace it). */
   static String utf8(byte[] b, int len) throws InvalidProtocolBufferException {
-    boolean ascii = true;
-    for (int i = 0; i < len; i++) {
-      ascii &= b[i] >= 0;
-    }
-    if (ascii) {
-      return new String(b, 0, len, java.nio.charset.StandardCharsets.ISO_8859_1);
-    }
-    try {
-      return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
-          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
-          .decode(ByteBuffer.wrap(b, 0, len)).toString();
-    } catch (java.nio.charset.CharacterCodingException e) {
-      throw new InvalidProtocolBufferException("string field is not valid UTF-8");
-    }
+    utf8Check(b, 0, len);
+    return new String(b, 0, len, java.nio.charset.StandardCharsets.UTF_8);
   }
 
   /** Refuses bytes that are not valid UTF-8 (proto3 strings must be); ASCII is checked quickly. */

@@ -202,14 +202,6 @@ public final class DiskStore implements BlobStore {
     return kind.ordinal() * 2 + function.ordinal();
   }
 
-  private static long hexWord(CharSequence s, int start) {
-    long v = 0;
-    for (int i = start; i < start + 16; i++) {
-      v = (v << 4) | HEX_VALUE[s.charAt(i)];
-    }
-    return v;
-  }
-
   private static long hexWord(byte[] s, int start) {
     long v = 0;
     for (int i = start; i < start + 16; i++) {
@@ -596,7 +588,7 @@ public final class DiskStore implements BlobStore {
       write(new ByteBuffer[] {data});
     }
 
-    /** Uncompressed: one gathering write for all pieces. */
+    /** All pieces in one store write: one gathering write (uncompressed), one file-side hand-over. */
     @Override
     public void write(List<ByteBuffer> data) throws IOException {
       write(data.toArray(new ByteBuffer[0]));
