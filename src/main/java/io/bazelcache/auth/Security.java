@@ -84,7 +84,7 @@ public final class Security {
     var sslContext = tls == null ? null : tls.grpcContext();
     return b -> {
       if (sslContext != null) {
-        b.sslContext(sslContext);
+        io.bazelcache.grpc.GrpcCacheServer.useTls(b, sslContext);
       }
       if (!access.isOpen()) {
         b.intercept(access.grpcInterceptor());

@@ -50,8 +50,7 @@ public final class GrpcCacheServer implements AutoCloseable {
 
   /**
    * Like {@link #GrpcCacheServer(InetSocketAddress, BlobStore, BlobStore, GrpcOptions)}, with a hook
-   * that may adjust the Netty server builder before the server is built: TLS/mTLS ({@code
-   * sslContext}), global interceptors (authentication; let {@code grpc.health.v1.Health} through),
+   * that may adjust the Netty server builder before the server is built: TLS/mTLS ({@link #useTls}), global interceptors (authentication; let {@code grpc.health.v1.Health} through),
    * keepalive settings.
    */
   public GrpcCacheServer(InetSocketAddress bindAddress, BlobStore cas, BlobStore ac,
@@ -63,6 +62,8 @@ public final class GrpcCacheServer implements AutoCloseable {
         NettyServerBuilder.forAddress(bindAddress)
             .executor(executor)
             .maxInboundMessageSize(options.maxInboundMessageSize())
+            .protocolNegotiator(withoutCumulationCopies(
+                io.grpc.netty.shaded.io.grpc.netty.InternalProtocolNegotiators.serverPlaintext()))
             .addService(strict(new CapabilitiesService(options).bindService()))
             .addService(strict(ServerInterceptors.intercept(
                 new ActionCacheService(cas, ac, options), ActionCacheService.PEER_INTERCEPTOR)))
@@ -83,6 +84,45 @@ public final class GrpcCacheServer implements AutoCloseable {
 
   public static io.grpc.ServerServiceDefinition strict(io.grpc.BindableService service) {
     return strict(service.bindService());
+  }
+
+  /**
+   * Serves TLS on {@code builder} with {@code context} (instead of {@code builder.sslContext}, which
+   * would drop {@link #withoutCumulationCopies}).
+   */
+  public static NettyServerBuilder useTls(NettyServerBuilder builder,
+      io.grpc.netty.shaded.io.netty.handler.ssl.SslContext context) {
+    return builder.protocolNegotiator(withoutCumulationCopies(
+        io.grpc.netty.shaded.io.grpc.netty.InternalProtocolNegotiators.serverTls(context)));
+  }
+
+  /**
+   * {@code negotiator} with the HTTP/2 handler set to collect partial frames as a list of the received
+   * buffers instead of copying every read into one: a read almost always ends inside a frame (frames
+   * are 16 KiB), and Netty's default then copies the whole next read after the leftover. For a large
+   * upload that was one more copy of every byte received, on the event loop.
+   */
+  static io.grpc.netty.shaded.io.grpc.netty.InternalProtocolNegotiator.ProtocolNegotiator withoutCumulationCopies(
+      io.grpc.netty.shaded.io.grpc.netty.InternalProtocolNegotiator.ProtocolNegotiator negotiator) {
+    return new io.grpc.netty.shaded.io.grpc.netty.InternalProtocolNegotiator.ProtocolNegotiator() {
+      @Override
+      public io.grpc.netty.shaded.io.netty.util.AsciiString scheme() {
+        return negotiator.scheme();
+      }
+
+      @Override
+      public io.grpc.netty.shaded.io.netty.channel.ChannelHandler newHandler(
+          io.grpc.netty.shaded.io.grpc.netty.GrpcHttp2ConnectionHandler grpcHandler) {
+        grpcHandler.setCumulator(
+            io.grpc.netty.shaded.io.netty.handler.codec.ByteToMessageDecoder.COMPOSITE_CUMULATOR);
+        return negotiator.newHandler(grpcHandler);
+      }
+
+      @Override
+      public void close() {
+        negotiator.close();
+      }
+    };
   }
 
   public synchronized GrpcCacheServer start() throws IOException {
