@@ -336,25 +336,34 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       }
     }
 
-    /** Writes chunks received in a row (the last may finish the upload), then releases them. */
+    /**
+     * Writes chunks received in a row (the last may finish the upload). The store releases them once
+     * written, which may be after this returns: hashing the next chunks need not wait for the file.
+     */
     private void applyAll(List<WriteChunk> run) {
+      List<WriteChunk> chunks = List.copyOf(run);
+      run.clear();
+      boolean handedOver = false;
       try {
         if (done) {
           return;
         }
         List<ByteBuffer> all = new ArrayList<>();
-        for (WriteChunk r : run) {
+        for (WriteChunk r : chunks) {
           all.addAll(r.data());
         }
-        write(all);
-        WriteChunk last = run.get(run.size() - 1);
+        handedOver = true;
+        write(all, () -> chunks.forEach(WriteChunk::close));
+        WriteChunk last = chunks.get(chunks.size() - 1);
         if (last.finishWrite()) {
           finish(last);
         }
       } catch (Exception e) {
         fail(e);
       } finally {
-        run.forEach(WriteChunk::close);
+        if (!handedOver) {
+          chunks.forEach(WriteChunk::close);
+        }
       }
     }
 
@@ -426,17 +435,32 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       out.onCompleted();
     }
 
-    /** Writes received data, of one request or several in a row (the owning thread). */
+    /** Writes received data, of one request or several in a row (the owning thread), before returning. */
     private void write(List<ByteBuffer> data) throws IOException {
-      if (data.isEmpty()) {
-        return;
-      }
+      write(data, null);
+    }
+
+    /**
+     * Like {@link #write(List)}, but a non-null {@code release} lets the store keep the buffers after this
+     * returns: it runs once the store is done with them.
+     */
+    private void write(List<ByteBuffer> data, Runnable release) throws IOException {
       BlobWriter w = upload.writer;
-      if (decompressor == null) {
-        w.write(data);
-      } else {
-        for (ByteBuffer b : data) {
-          decompressor.feed(b.duplicate(), w::write);
+      try {
+        if (decompressor != null) {
+          for (ByteBuffer b : data) {
+            decompressor.feed(b.duplicate(), w::write);
+          }
+        } else if (release != null) {
+          Runnable r = release;
+          release = null; // the store runs it now
+          w.write(data, r);
+        } else if (!data.isEmpty()) {
+          w.write(data);
+        }
+      } finally {
+        if (release != null) {
+          release.run();
         }
       }
       upload.committed = w.bytesWritten();

@@ -32,6 +32,20 @@ public interface BlobWriter extends Closeable {
     }
   }
 
+  /**
+   * Like {@link #write(java.util.List)}, but the writer may go on using the buffers after it returns:
+   * it runs {@code release} exactly once (on any thread, whether the write succeeds or fails) when it
+   * no longer needs them, at the latest when {@link #commit()} or {@link #close()} returns. Until then
+   * the caller must leave the buffers' contents alone. The default writes, then releases.
+   */
+  default void write(java.util.List<ByteBuffer> data, Runnable release) throws IOException {
+    try {
+      write(data);
+    } finally {
+      release.run();
+    }
+  }
+
   /** Number of bytes accepted so far. */
   long bytesWritten();
 

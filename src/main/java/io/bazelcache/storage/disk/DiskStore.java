@@ -537,6 +537,12 @@ public final class DiskStore implements BlobStore {
     return t;
   });
 
+  /** A file-side write of {@code bytes} that the writer's thread has not waited for yet. */
+  private record Pending(java.util.concurrent.CompletableFuture<Void> stage, long bytes) {}
+
+  /** How far the file side may fall behind hashing (bytes of one upload that it still holds). */
+  static final long FILE_BACKLOG_BYTES = 8L * 1024 * 1024;
+
   private final class DiskWriter implements BlobWriter {
     private final K k;
     private final long size;
@@ -551,6 +557,11 @@ public final class DiskStore implements BlobStore {
     private boolean done; // committed or discarded
     private boolean failed;
     private long sinceFlush; // bytes written since the last background flush started
+    // This upload's file-side writes, in order; each stage starts when the one before has finished.
+    private volatile java.util.concurrent.CompletableFuture<Void> fileSide =
+        java.util.concurrent.CompletableFuture.completedFuture(null);
+    private final java.util.ArrayDeque<Pending> pending = new java.util.ArrayDeque<>(); // not yet joined
+    private long pendingBytes;
     private Thread flushing; // the background flush in progress, if any
     private volatile IOException flushError;
 
@@ -585,44 +596,63 @@ public final class DiskStore implements BlobStore {
 
     @Override
     public void write(ByteBuffer data) throws IOException {
-      write(new ByteBuffer[] {data});
+      write(new ByteBuffer[] {data}, null);
     }
 
     /** All pieces in one store write: one gathering write (uncompressed), one file-side hand-over. */
     @Override
     public void write(List<ByteBuffer> data) throws IOException {
-      write(data.toArray(new ByteBuffer[0]));
+      write(data.toArray(new ByteBuffer[0]), null);
     }
 
-    private void write(ByteBuffer[] pieces) throws IOException {
-      if (done || failed) {
-        throw new IOException("upload of " + k.key + " is " + (done ? "finished" : "failed"));
-      }
-      long n = 0;
-      for (ByteBuffer b : pieces) {
-        n += b.remaining();
-      }
-      if (written + n > size) {
-        failed = true;
-        close();
-        throw new BlobSizeMismatchException(
-            k.key + ": received more than the announced " + size + " bytes");
-      }
+    /**
+     * Like {@link #write(List)}; a large write returns once it is hashed, while the file side may still
+     * be writing it ({@link #FILE_BACKLOG_BYTES} at most), and runs {@code release} when done.
+     */
+    @Override
+    public void write(List<ByteBuffer> data, Runnable release) throws IOException {
+      write(data.toArray(new ByteBuffer[0]), release);
+    }
+
+    /** {@code release}: null to return only when the bytes are written; else run exactly once, on any thread. */
+    private void write(ByteBuffer[] pieces, Runnable release) throws IOException {
+      boolean handedOver = false;
       try {
-        if (hasher == null) {
-          writeFile(pieces);
-        } else if (n < PARALLEL_HASH_BYTES) {
-          hash(pieces);
-          writeFile(pieces);
-        } else {
-          hashWhileWriting(pieces);
+        if (done || failed) {
+          throw new IOException("upload of " + k.key + " is " + (done ? "finished" : "failed"));
         }
-        written += n;
-        flushEarly(n);
-      } catch (IOException | RuntimeException e) {
-        failed = true;
-        close();
-        throw e;
+        long n = 0;
+        for (ByteBuffer b : pieces) {
+          n += b.remaining();
+        }
+        if (written + n > size) {
+          failed = true;
+          close();
+          throw new BlobSizeMismatchException(
+              k.key + ": received more than the announced " + size + " bytes");
+        }
+        try {
+          if (hasher == null || n < PARALLEL_HASH_BYTES) {
+            awaitFileSide(0); // in file order, after what the file side still has
+            if (hasher != null) {
+              hash(pieces);
+            }
+            writeFile(pieces);
+          } else {
+            handedOver = true;
+            hashWhileWriting(pieces, n, release);
+          }
+          written += n;
+          flushEarly(n);
+        } catch (IOException | RuntimeException e) {
+          failed = true;
+          close();
+          throw e;
+        }
+      } finally {
+        if (!handedOver && release != null) {
+          release.run();
+        }
       }
     }
 
@@ -633,53 +663,94 @@ public final class DiskStore implements BlobStore {
     }
 
     /**
-     * Hashes on this thread while another compresses and writes the same bytes: hashing is the slowest
-     * step of a large upload, and the file side would otherwise wait for it.
+     * Hashes on this thread while the file side compresses and writes the same bytes: hashing is the
+     * slowest step of a large upload. The file side runs this upload's writes one after another; this
+     * thread goes on to the next bytes without waiting for it, unless it is more than
+     * {@link #FILE_BACKLOG_BYTES} behind (or {@code release} is null: then it waits for these bytes).
+     * {@code release} runs once both sides are done with the buffers.
      */
-    private void hashWhileWriting(ByteBuffer[] pieces) throws IOException {
+    private void hashWhileWriting(ByteBuffer[] pieces, long n, Runnable release) throws IOException {
       ByteBuffer[] forFile = new ByteBuffer[pieces.length];
       for (int i = 0; i < pieces.length; i++) {
         forFile[i] = pieces[i].duplicate();
       }
-      java.util.concurrent.FutureTask<Void> fileSide = new java.util.concurrent.FutureTask<>(() -> {
-        writeFile(forFile);
-        return null;
-      });
-      FILE_SIDE.execute(fileSide);
+      java.util.concurrent.atomic.AtomicInteger users = new java.util.concurrent.atomic.AtomicInteger(2);
+      Runnable doneWithBuffers = () -> {
+        if (users.decrementAndGet() == 0 && release != null) {
+          release.run();
+        }
+      };
+      java.util.concurrent.CompletableFuture<Void> stage = fileSide.handleAsync((ignored, earlier) -> {
+        try {
+          if (earlier != null) {
+            throw earlier instanceof java.util.concurrent.CompletionException c
+                ? c : new java.util.concurrent.CompletionException(earlier);
+          }
+          writeFile(forFile);
+          return null;
+        } catch (IOException e) {
+          throw new java.util.concurrent.CompletionException(e);
+        } finally {
+          doneWithBuffers.run();
+        }
+      }, FILE_SIDE);
+      fileSide = stage;
+      pending.addLast(new Pending(stage, n));
+      pendingBytes += n;
       try {
-        hash(pieces);
+        hash(pieces); // hashes duplicates
+        for (ByteBuffer b : pieces) {
+          b.position(b.limit()); // consumed, as a write leaves its buffers; before they are handed back
+        }
       } finally {
-        boolean interrupted = false;
+        doneWithBuffers.run();
+      }
+      awaitFileSide(release == null ? 0 : FILE_BACKLOG_BYTES);
+    }
+
+    /** Waits until the file side has at most {@code backlog} bytes of this upload left to write. */
+    private void awaitFileSide(long backlog) throws IOException {
+      while (!pending.isEmpty() && (pendingBytes > backlog || pending.peekFirst().stage().isDone())) {
+        Pending p = pending.removeFirst();
+        pendingBytes -= p.bytes();
+        join(p.stage());
+      }
+    }
+
+    /** Waits for a file-side stage, uninterruptibly (its buffers must not go back early); rethrows its failure. */
+    private static void join(java.util.concurrent.CompletableFuture<Void> stage) throws IOException {
+      boolean interrupted = false;
+      try {
         while (true) {
           try {
-            fileSide.get();
-            break;
+            stage.get();
+            return;
           } catch (InterruptedException e) {
-            interrupted = true; // the file side must finish before the buffers go back to the caller
+            interrupted = true;
           } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof IOException io) {
+            Throwable cause = e.getCause();
+            while (cause instanceof java.util.concurrent.CompletionException c && c.getCause() != null) {
+              cause = c.getCause();
+            }
+            if (cause instanceof IOException io) {
               throw io;
             }
-            if (e.getCause() instanceof RuntimeException re) {
+            if (cause instanceof RuntimeException re) {
               throw re;
             }
-            throw new IOException(e.getCause());
+            throw new IOException(cause);
           }
         }
+      } finally {
         if (interrupted) {
           Thread.currentThread().interrupt();
         }
-      }
-      for (ByteBuffer b : pieces) {
-        b.position(b.limit());
       }
     }
 
     private void writeFile(ByteBuffer[] pieces) throws IOException {
       if (casWriter != null) {
-        for (ByteBuffer b : pieces) {
-          casWriter.write(b);
-        }
+        casWriter.write(pieces);
         return;
       }
       for (int first = 0; first < pieces.length; ) {
@@ -706,6 +777,7 @@ public final class DiskStore implements BlobStore {
             throw new DigestMismatchException(k.key + ": content hashes to " + got);
           }
         }
+        awaitFileSide(0);
         long fileLength = casWriter != null ? casWriter.finish() : size;
         awaitFlush();
         ch.force(true);
@@ -770,6 +842,12 @@ public final class DiskStore implements BlobStore {
 
     @Override
     public void close() {
+      // The file side may still be writing (with the compressor's pooled buffers): let it finish first.
+      try {
+        join(fileSide);
+      } catch (IOException | RuntimeException ignored) {
+        // discarded or failed anyway; the failure was or will be reported by write or commit
+      }
       if (casWriter != null) {
         casWriter.close();
       }

@@ -30,37 +30,11 @@ public final class WriteBehindStore implements BlobStore {
 
   @Override
   public BlobWriter newWriter(BlobKey key, long size) throws IOException {
-    BlobWriter w = inner.newWriter(key, size);
-    return new BlobWriter() {
-      @Override
-      public BlobKey key() {
-        return w.key();
-      }
-
-      @Override
-      public long expectedSize() {
-        return w.expectedSize();
-      }
-
-      @Override
-      public void write(ByteBuffer data) throws IOException {
-        w.write(data);
-      }
-
-      @Override
-      public long bytesWritten() {
-        return w.bytesWritten();
-      }
-
+    return new io.bazelcache.storage.ForwardingBlobWriter(inner.newWriter(key, size)) {
       @Override
       public void commit() throws IOException {
-        w.commit();
+        delegate.commit();
         uploader.enqueue(key);
-      }
-
-      @Override
-      public void close() {
-        w.close();
       }
     };
   }
@@ -79,6 +53,7 @@ public final class WriteBehindStore implements BlobStore {
   public List<BlobKey> findMissing(Collection<BlobKey> keys) throws IOException {
     return inner.findMissing(keys);
   }
+
 
   @Override
   public StoreStats stats() {
