@@ -19,6 +19,7 @@ import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
+import io.bazelcache.storage.DigestBatch;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.FileSlice;
 import io.grpc.Status;
@@ -28,6 +29,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
@@ -94,34 +96,43 @@ final class CasService extends ContentAddressableStorageGrpc.ContentAddressableS
   /** The serialized FindMissingBlobsResponse. */
   private byte[] findMissing(FindMissingWire.Request request) throws IOException {
     DigestFunction fn = DigestProtos.functionOf(request.digestFunction());
-    int n = request.count();
-    List<BlobKey> keys = new ArrayList<>(n);
-    for (int i = 0; i < n; i++) {
-      Digest d;
-      try {
-        d = Digest.ofHexBytes(fn, request.hashBytes(), request.hashOffsets()[i],
-            request.hashLengths()[i], request.sizes()[i]);
-      } catch (Digest.InvalidDigestException e) {
-        throw new Digest.InvalidDigestException("blob_digests[" + i + "]: " + e.getMessage());
-      }
-      keys.add(BlobKey.cas(d));
+    // One store call for the whole request, with the hashes as numbers; answer in request order, each
+    // digest once.
+    DigestBatch batch = DigestBatch.ofHex(fn, request.hashBytes(), request.hashOffsets(),
+        request.hashLengths(), request.sizes(), request.count(), "blob_digests");
+    int[] answer = withoutRepeats(batch, cas.findMissing(batch));
+    return FindMissingWire.response(request, answer, answer.length);
+  }
+
+  /**
+   * {@code missing} without digests asked more than once (their later indexes). Sorting the first hash
+   * words finds out that there are none, the usual case, without an object per digest.
+   */
+  static int[] withoutRepeats(DigestBatch batch, int[] missing) {
+    if (missing.length < 2) {
+      return missing;
     }
-    // One store call for the whole request; answer in request order, each digest once. The store
-    // answers in the order asked, so one walk over both lists pairs them up.
-    List<BlobKey> missing = cas.findMissing(keys);
-    int[] answer = new int[missing.size()];
-    int count = 0;
-    Set<BlobKey> answered = missing.size() > 1 ? new HashSet<>(missing.size() * 4 / 3 + 1) : null;
-    for (int i = 0, m = 0; i < n && m < missing.size(); i++) {
-      BlobKey k = keys.get(i);
-      if (k.equals(missing.get(m))) {
-        m++;
-        if (answered == null || answered.add(k)) {
-          answer[count++] = i;
-        }
+    long[] first = new long[missing.length];
+    for (int i = 0; i < missing.length; i++) {
+      first[i] = batch.word(missing[i], 0);
+    }
+    Arrays.sort(first);
+    boolean maybe = false;
+    for (int i = 1; i < first.length && !maybe; i++) {
+      maybe = first[i] == first[i - 1];
+    }
+    if (!maybe) {
+      return missing;
+    }
+    Set<BlobKey> seen = new HashSet<>();
+    int[] out = new int[missing.length];
+    int n = 0;
+    for (int i : missing) {
+      if (seen.add(batch.key(i))) {
+        out[n++] = i;
       }
     }
-    return FindMissingWire.response(request, answer, count);
+    return Arrays.copyOf(out, n);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -162,7 +162,13 @@ public final class CacheMetrics {
   private static final int KINDS = Kind.values().length;
 
   void countIncoming(String method, Kind kind, boolean hit) {
-    incomingPoints[(method.equals("get") ? 0 : 2 * KINDS) + 2 * kind.ordinal() + (hit ? 0 : 1)].inc();
+    countIncoming(method, kind, hit, 1);
+  }
+
+  void countIncoming(String method, Kind kind, boolean hit, long times) {
+    if (times > 0) {
+      incomingPoints[(method.equals("get") ? 0 : 2 * KINDS) + 2 * kind.ordinal() + (hit ? 0 : 1)].inc(times);
+    }
   }
 
   /** The HTTP server's observer: go-http-metrics' three families plus {@code bazel_remote_http_request_total}. */

@@ -52,6 +52,14 @@ final class MeteredStore implements BlobStore {
   }
 
   @Override
+  public int[] findMissing(io.bazelcache.storage.DigestBatch batch) throws IOException {
+    int[] missing = delegate.findMissing(batch);
+    metrics.countIncoming("contains", io.bazelcache.storage.Kind.CAS, true, batch.size() - missing.length);
+    metrics.countIncoming("contains", io.bazelcache.storage.Kind.CAS, false, missing.length);
+    return missing;
+  }
+
+  @Override
   public BlobWriter newWriter(BlobKey key, long size) throws IOException {
     return delegate.newWriter(key, size);
   }

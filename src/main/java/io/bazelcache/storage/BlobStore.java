@@ -36,6 +36,40 @@ public interface BlobStore extends Closeable {
   }
 
   /**
+   * The indexes (ascending) of the batch's CAS digests that {@link #findMissing(Collection)} would
+   * report missing for their keys; an index per digest, so a digest asked twice is reported twice. The
+   * default makes the keys and asks {@link #findMissing(Collection)}; stores that can look hashes up as
+   * numbers answer without making them.
+   */
+  default int[] findMissing(DigestBatch batch) throws IOException {
+    int[] all = new int[batch.size()];
+    for (int i = 0; i < all.length; i++) {
+      all[i] = i;
+    }
+    return missingAmong(batch, all, findMissing(batch.keys(all)));
+  }
+
+  /**
+   * Which of the batch's digests at {@code asked} (ascending) are in {@code missing}: the answer of a
+   * {@link #findMissing(Collection)} for their keys, in the order asked.
+   */
+  static int[] missingAmong(DigestBatch batch, int[] asked, List<BlobKey> missing) {
+    if (missing.isEmpty()) {
+      return new int[0];
+    }
+    java.util.Set<BlobKey> absent = new java.util.HashSet<>(missing);
+    int[] out = new int[asked.length];
+    int n = 0;
+    for (int i : asked) {
+      if (absent.contains(batch.key(i))) {
+        out[n++] = i;
+      }
+    }
+    return java.util.Arrays.copyOf(out, n);
+  }
+
+
+  /**
    * Starts an upload of {@code size} uncompressed bytes, reserving space for it.
    *
    * @throws BlobTooLargeException if the entry can never fit (larger than the cache or max_blob_size)

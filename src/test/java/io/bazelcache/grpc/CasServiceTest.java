@@ -385,6 +385,109 @@ class CasServiceTest {
     assertThat(it.hasNext()).isFalse();
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // withoutRepeats and repeated digests in FindMissingBlobs
+
+  static io.bazelcache.storage.DigestBatch batchOf(String... hashes) {
+    List<io.bazelcache.digest.Digest> ds = new ArrayList<>();
+    for (String h : hashes) {
+      ds.add(new io.bazelcache.digest.Digest(DigestFunction.SHA256, h, 10));
+    }
+    return io.bazelcache.storage.DigestBatch.of(DigestFunction.SHA256, ds);
+  }
+
+  static final String A = "0123456789abcdef" + "a".repeat(48);
+  static final String B = "fedcba9876543210" + "b".repeat(48);
+  static final String C = "2222222222222222" + "c".repeat(48);
+  /** Same first word as {@link #A}, different in the others. */
+  static final String A_FIRST_WORD = "0123456789abcdef" + "a".repeat(47) + "0";
+  static final String A_MIDDLE = "0123456789abcdef" + "a".repeat(16) + "1".repeat(16) + "a".repeat(16);
+
+  @Test
+  void withoutRepeatsReturnsTheSameArrayWhenNothingRepeats() {
+    io.bazelcache.storage.DigestBatch batch = batchOf(A, B, C, A);
+    int[] distinct = {0, 1, 2};
+    assertThat(CasService.withoutRepeats(batch, distinct)).isSameAs(distinct).containsExactly(0, 1, 2);
+    int[] one = {3};
+    assertThat(CasService.withoutRepeats(batch, one)).isSameAs(one).containsExactly(3);
+    int[] none = {};
+    assertThat(CasService.withoutRepeats(batch, none)).isSameAs(none).isEmpty();
+    // A and its repeat, but only one of them missing: nothing to drop.
+    int[] oneOfTwo = {1, 2, 3};
+    assertThat(CasService.withoutRepeats(batch, oneOfTwo)).isSameAs(oneOfTwo).containsExactly(1, 2, 3);
+  }
+
+  @Test
+  void withoutRepeatsKeepsDifferentHashesThatShareTheFirstWord() {
+    io.bazelcache.storage.DigestBatch batch = batchOf(A, A_FIRST_WORD, B, A_MIDDLE);
+    assertThat(batch.word(0, 0)).isEqualTo(batch.word(1, 0)).isEqualTo(batch.word(3, 0));
+    assertThat(CasService.withoutRepeats(batch, new int[] {0, 1, 2, 3})).containsExactly(0, 1, 2, 3);
+    assertThat(CasService.withoutRepeats(batch, new int[] {1, 3})).containsExactly(1, 3);
+  }
+
+  @Test
+  void withoutRepeatsDropsOnlyLaterTrueRepeatsInOrder() {
+    //                                              0  1  2             3  4  5  6         7  8
+    io.bazelcache.storage.DigestBatch batch = batchOf(A, B, A_FIRST_WORD, A, C, B, A_MIDDLE, A, C);
+    assertThat(CasService.withoutRepeats(batch, new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8}))
+        .containsExactly(0, 1, 2, 4, 6);
+    // The first missing occurrence is the one kept.
+    assertThat(CasService.withoutRepeats(batch, new int[] {2, 3, 5, 7})).containsExactly(2, 3, 5);
+    assertThat(CasService.withoutRepeats(batch, new int[] {0, 3, 7})).containsExactly(0);
+    // Repeats with no first-word collision among the others.
+    io.bazelcache.storage.DigestBatch twice = batchOf(B, C, B);
+    assertThat(CasService.withoutRepeats(twice, new int[] {0, 1, 2})).containsExactly(0, 1);
+  }
+
+  static Digest protoOf(String hash, long size) {
+    return Digest.newBuilder().setHash(hash).setSizeBytes(size).build();
+  }
+
+  @Test
+  void findMissingBlobsReportsEachMissingDigestOnceInRequestOrder() throws Exception {
+    byte[] present = random(300, 77);
+    put(present);
+    FindMissingBlobsResponse r = cas.findMissingBlobs(FindMissingBlobsRequest.newBuilder()
+        .addBlobDigests(protoOf(B, 10))
+        .addBlobDigests(proto(present))
+        .addBlobDigests(protoOf(A, 10))
+        .addBlobDigests(protoOf(B, 10))
+        .addBlobDigests(proto(new byte[0]))
+        .addBlobDigests(protoOf(A_FIRST_WORD, 10))
+        .addBlobDigests(proto(present))
+        .addBlobDigests(protoOf(A, 10))
+        .addBlobDigests(protoOf(A_MIDDLE, 10))
+        .build());
+    assertThat(r.getMissingBlobDigestsList())
+        .containsExactly(protoOf(B, 10), protoOf(A, 10), protoOf(A_FIRST_WORD, 10), protoOf(A_MIDDLE, 10));
+    assertThat(instrumented.findMissingCalls.get()).isEqualTo(1);
+  }
+
+  @Test
+  void findMissingBlobsWithRepeatsNamesTheFirstInvalidDigestByIndex() {
+    FindMissingBlobsRequest.Builder req = FindMissingBlobsRequest.newBuilder()
+        .addBlobDigests(protoOf(A, 10))
+        .addBlobDigests(protoOf(B, 10))
+        .addBlobDigests(protoOf(A, 10))
+        .addBlobDigests(protoOf("A".repeat(64), 10)) // uppercase: invalid
+        .addBlobDigests(protoOf(B, 10))
+        .addBlobDigests(protoOf("xyz", 10)); // also invalid, but later
+    StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+        () -> cas.findMissingBlobs(req.build()));
+    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(e.getStatus().getDescription()).contains("blob_digests[3]").doesNotContain("blob_digests[5]");
+    // Size 0 with a hash that is not the empty blob's, and a negative size, at index 3.
+    for (Digest bad : List.of(protoOf(C, 0), protoOf(C, -1), protoOf(C.substring(1), 10))) {
+      FindMissingBlobsRequest r2 = req.setBlobDigests(3, bad).build();
+      StatusRuntimeException e2 = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+          () -> cas.findMissingBlobs(r2));
+      assertThat(e2.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+      assertThat(e2.getStatus().getDescription()).as(bad.toString()).contains("blob_digests[3]");
+    }
+    // Nothing was asked of the store.
+    assertThat(instrumented.findMissingCalls.get()).isZero();
+  }
+
   static BlobKey key(byte[] data) {
     return BlobKey.cas(io.bazelcache.digest.Digest.of(DigestFunction.SHA256, data));
   }

@@ -117,6 +117,12 @@ final class InstrumentedStore implements BlobStore {
   }
 
   @Override
+  public int[] findMissing(io.bazelcache.storage.DigestBatch batch) throws IOException {
+    findMissingCalls.incrementAndGet();
+    return inner.findMissing(batch);
+  }
+
+  @Override
   public BlobWriter newWriter(BlobKey key, long size) throws IOException {
     if (full.get()) {
       throw new InsufficientStorageException("no room for " + size + " bytes");

@@ -81,7 +81,21 @@ public final class ExistenceStore implements BlobStore {
 
   @Override
   public List<BlobKey> findMissing(Collection<BlobKey> keys) throws IOException {
-    List<BlobKey> localMissing = inner.findMissing(keys);
+    return missingRemotely(inner.findMissing(keys));
+  }
+
+  /** Asks the inner store about the whole batch, and S3 only about what is not there. */
+  @Override
+  public int[] findMissing(io.bazelcache.storage.DigestBatch batch) throws IOException {
+    int[] localMissing = inner.findMissing(batch);
+    if (localMissing.length == 0) {
+      return localMissing;
+    }
+    return BlobStore.missingAmong(batch, localMissing, missingRemotely(batch.keys(localMissing)));
+  }
+
+  /** Of keys missing locally, those that S3 does not have either (known or asked), in the same order. */
+  private List<BlobKey> missingRemotely(List<BlobKey> localMissing) {
     if (localMissing.isEmpty()) {
       return localMissing;
     }

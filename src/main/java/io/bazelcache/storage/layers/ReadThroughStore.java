@@ -142,6 +142,11 @@ public final class ReadThroughStore implements BlobStore {
   }
 
   @Override
+  public int[] findMissing(io.bazelcache.storage.DigestBatch batch) throws IOException {
+    return local.findMissing(batch);
+  }
+
+  @Override
   public BlobWriter newWriter(BlobKey key, long size) throws IOException {
     return local.newWriter(key, size);
   }

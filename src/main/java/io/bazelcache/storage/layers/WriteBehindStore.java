@@ -54,6 +54,10 @@ public final class WriteBehindStore implements BlobStore {
     return inner.findMissing(keys);
   }
 
+  @Override
+  public int[] findMissing(io.bazelcache.storage.DigestBatch batch) throws IOException {
+    return inner.findMissing(batch);
+  }
 
   @Override
   public StoreStats stats() {
