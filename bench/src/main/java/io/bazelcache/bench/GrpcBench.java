@@ -71,7 +71,8 @@ public final class GrpcBench {
     java.util.Set<String> parts = java.util.Set.of(
         (args.length > 2 ? args[2] : "findmissing,write,read").split(","));
     java.nio.file.Path tmp = null;
-    BlobStore store;
+    BlobStore store = null;
+    io.bazelcache.server.CacheServer full = null;
     switch (storeName) {
       case "memory" -> store = new HeapStore(true);
       case "hash-only" -> store = new HeapStore(false); // verifies uploads, keeps only their keys
@@ -86,17 +87,31 @@ public final class GrpcBench {
             storeName.equals("disk-zstd") ? io.bazelcache.storage.disk.StorageMode.ZSTD
                 : io.bazelcache.storage.disk.StorageMode.UNCOMPRESSED, 1L << 30);
       }
-      default -> throw new IllegalArgumentException("store: memory, disk-zstd or disk-uncompressed");
+      case "server-zstd", "server-uncompressed" -> {
+        // The whole server as deployed, built from its configuration (store layers, metrics, access
+        // log, interceptors), in this JVM.
+        tmp = java.nio.file.Files.createTempDirectory(
+            java.nio.file.Path.of(System.getProperty("bench.dir", System.getProperty("java.io.tmpdir"))),
+            "grpcbench");
+        full = io.bazelcache.server.CacheServer.start(io.bazelcache.config.ConfigLoader.load(new String[] {
+            "--dir", tmp.toString(), "--max_size", "1", "--http_address", "127.0.0.1:0",
+            "--grpc_address", "127.0.0.1:0", "--storage_mode", storeName.substring("server-".length())},
+            Map.of()));
+      }
+      default -> throw new IllegalArgumentException(
+          "store: memory, hash-only, disk-zstd, disk-uncompressed, server-zstd or server-uncompressed");
     }
-    GrpcCacheServer server = new GrpcCacheServer(new InetSocketAddress("127.0.0.1", 0), store, store,
-        GrpcOptions.defaults()).start();
-    ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port())
+    GrpcCacheServer server = full != null ? null : new GrpcCacheServer(
+        new InetSocketAddress("127.0.0.1", 0), store, store, GrpcOptions.defaults()).start();
+    ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1",
+            full != null ? full.grpcPort() : server.port())
         .usePlaintext().maxInboundMessageSize(16 * MIB).build();
+    Cas cas = store != null ? new StoreCas(store) : new GrpcCas(channel);
     try {
       System.out.printf("cores=%d java=%s store=%s%n", Runtime.getRuntime().availableProcessors(),
           System.getProperty("java.version"), storeName);
       if (parts.contains("findmissing")) {
-        findMissing(channel, store, Math.max(200, iterations * 20));
+        findMissing(channel, cas, Math.max(200, iterations * 20));
       }
       byte[] blob = new byte[64 * MIB];
       new Random(42).nextBytes(blob);
@@ -107,20 +122,27 @@ public final class GrpcBench {
             + "bytes: 4 KiB pieces through a small array): %.2f GB/s%n", sha256RateDirect(blob, iterations));
       }
       if (parts.contains("write")) {
-        write(channel, store, blob, iterations, MIB, 1);
-        write(channel, store, blob, iterations, 64 * 1024, 2);
+        // Chunk sizes in KiB, -Dbench.writeChunks=1024,64 by default.
+        int series = 0;
+        for (String kib : System.getProperty("bench.writeChunks", "1024,64").split(",")) {
+          write(channel, cas, blob, iterations, Integer.parseInt(kib.trim()) * 1024, ++series);
+        }
       }
       if (parts.contains("read")) {
         if (!parts.contains("write")) {
-          store.put(BlobKey.cas(Digest.of(DigestFunction.SHA256, blob)), blob);
+          cas.put(Digest.of(DigestFunction.SHA256, blob), blob);
         }
         Digest d = Digest.of(DigestFunction.SHA256, blob); // as the last write left it: stored
         read(channel, d, iterations);
       }
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-      server.close();
-      store.close();
+      if (server != null) {
+        server.close();
+        store.close();
+      } else {
+        full.close();
+      }
       if (tmp != null) {
         try (var paths = java.nio.file.Files.walk(tmp)) {
           paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -129,7 +151,51 @@ public final class GrpcBench {
     }
   }
 
-  static void findMissing(ManagedChannel channel, BlobStore store, int rounds) throws Exception {
+  /** How the benchmark stores its fixtures and checks uploads: in the store, or through the server. */
+  interface Cas {
+    void put(Digest d, byte[] data) throws Exception;
+
+    boolean contains(Digest d) throws Exception;
+  }
+
+  record StoreCas(BlobStore store) implements Cas {
+    @Override
+    public void put(Digest d, byte[] data) throws Exception {
+      store.put(BlobKey.cas(d), data);
+    }
+
+    @Override
+    public boolean contains(Digest d) throws Exception {
+      return store.contains(BlobKey.cas(d));
+    }
+  }
+
+  record GrpcCas(ManagedChannel channel) implements Cas {
+    @Override
+    public void put(Digest d, byte[] data) {
+      var stub = ContentAddressableStorageGrpc.newBlockingStub(channel);
+      var resp = stub.batchUpdateBlobs(build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.newBuilder()
+          .addRequests(build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.Request.newBuilder()
+              .setDigest(proto(d)).setData(com.google.protobuf.ByteString.copyFrom(data)))
+          .build());
+      if (resp.getResponses(0).getStatus().getCode() != 0) {
+        throw new IllegalStateException("seeding failed: " + resp.getResponses(0).getStatus());
+      }
+    }
+
+    @Override
+    public boolean contains(Digest d) {
+      return ContentAddressableStorageGrpc.newBlockingStub(channel).findMissingBlobs(
+          FindMissingBlobsRequest.newBuilder().addBlobDigests(proto(d)).build()).getMissingBlobDigestsCount() == 0;
+    }
+
+    private static build.bazel.remote.execution.v2.Digest proto(Digest d) {
+      return build.bazel.remote.execution.v2.Digest.newBuilder().setHash(d.hash()).setSizeBytes(d.sizeBytes())
+          .build();
+    }
+  }
+
+  static void findMissing(ManagedChannel channel, Cas store, int rounds) throws Exception {
     FindMissingBlobsRequest.Builder req = FindMissingBlobsRequest.newBuilder();
     Random r = new Random(1);
     for (int i = 0; i < 10_000; i++) {
@@ -137,7 +203,7 @@ public final class GrpcBench {
       r.nextBytes(b);
       Digest d = Digest.of(DigestFunction.SHA256, b);
       if (i % 2 == 0) {
-        store.put(BlobKey.cas(d), b);
+        store.put(d, b);
       }
       // The hash as UTF-8 bytes, not a String: the same wire bytes, but the client does not encode
       // 10,000 strings again for every call (it shares the two cores with the server being measured).
@@ -156,13 +222,30 @@ public final class GrpcBench {
     // a long-running server has done long ago.
     System.gc();
     long[] nanos = new long[rounds];
+    long[] starts = new long[rounds];
+    long uptime0 = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
+    long base = System.nanoTime();
     for (int i = 0; i < rounds; i++) {
       long t0 = System.nanoTime();
+      starts[i] = t0;
       FindMissingBlobsResponse resp = stub.findMissingBlobs(request);
       nanos[i] = System.nanoTime() - t0;
       if (resp.getMissingBlobDigestsCount() != 5_000) {
         throw new IllegalStateException("wrong answer: " + resp.getMissingBlobDigestsCount());
       }
+    }
+    if (Boolean.getBoolean("bench.slowest")) { // where the slowest calls fall in the run
+      Integer[] order = new Integer[rounds];
+      for (int i = 0; i < rounds; i++) {
+        order[i] = i;
+      }
+      Arrays.sort(order, (a, b) -> Long.compare(nanos[b], nanos[a]));
+      StringBuilder sb = new StringBuilder("  slowest calls (index: ms):");
+      for (int i = 0; i < Math.min(12, rounds); i++) {
+        sb.append(String.format(" %d@%.3fs:%.1f", order[i],
+            (uptime0 + (starts[order[i]] - base) / 1e6) / 1e3, nanos[order[i]] / 1e6));
+      }
+      System.out.println(sb);
     }
     Arrays.sort(nanos);
     System.out.printf("FindMissingBlobs 10000 digests (%d calls): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms,"
@@ -202,12 +285,17 @@ public final class GrpcBench {
   }
 
   /** Uploads distinct 64 MiB blobs (the first bytes differ), so none is already present. */
-  static void write(ManagedChannel channel, BlobStore store, byte[] blob, int iterations,
+  static void write(ManagedChannel channel, Cas store, byte[] blob, int iterations,
       int chunk, int series) throws Exception {
     // Let a few chunks queue in the transport (gRPC's default goes "not ready" after 32 KiB).
     var stub = ByteStreamGrpc.newStub(channel).withOnReadyThreshold(4 * MIB);
     List<Double> rates = new ArrayList<>();
     List<Double> ratios = new ArrayList<>();
+    var os = (com.sun.management.OperatingSystemMXBean)
+        java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    long cpuNanos = 0;
+    long machineTicks = 0;
+    double wallSecs = 0;
     for (int i = 0; i < iterations + warmup; i++) {
       java.nio.ByteBuffer.wrap(blob).putInt(series).putInt(i).putLong(System.nanoTime());
       // The client needs the digest anyway; timed, it is the SHA-256 reference measured right next to
@@ -219,6 +307,8 @@ public final class GrpcBench {
       String name = "uploads/" + UUID.randomUUID() + "/blobs/" + d.hash() + "/" + d.sizeBytes();
       CompletableFuture<WriteResponse> done = new CompletableFuture<>();
       Object readyLock = new Object();
+      long cpu0 = os.getProcessCpuTime();
+      long busy0 = machineBusyTicks();
       long t0 = System.nanoTime();
       var responses = new io.grpc.stub.ClientResponseObserver<WriteRequest, WriteResponse>() {
         WriteResponse last;
@@ -270,18 +360,46 @@ public final class GrpcBench {
       out.onCompleted();
       WriteResponse resp = done.get(60, TimeUnit.SECONDS);
       double secs = (System.nanoTime() - t0) / 1e9;
-      if (resp.getCommittedSize() != blob.length || !store.contains(BlobKey.cas(d))) {
+      long cpu = os.getProcessCpuTime() - cpu0;
+      long busy = machineBusyTicks() - busy0;
+      if (resp.getCommittedSize() != blob.length || !store.contains(d)) {
         throw new IllegalStateException("write failed");
       }
       if (i >= warmup) {
         rates.add(blob.length / secs / 1e9);
         ratios.add(hashSecs / secs);
+        cpuNanos += cpu;
+        machineTicks += busy;
+        wallSecs += secs;
       }
     }
     report("ByteStream Write 64 MiB, " + (chunk / 1024) + " KiB chunks", rates);
     ratios.sort(null);
     System.out.printf("  write rate / SHA-256 rate of the same blob just before: median %.0f%%, "
         + "best %.0f%%%n", 100 * ratios.get(ratios.size() / 2), 100 * ratios.get(ratios.size() - 1));
+    System.out.printf("  process CPU (client and server) per upload: %.1f ms, %.2f cores busy%n",
+        cpuNanos / 1e6 / iterations, cpuNanos / 1e9 / wallSecs);
+    if (machineTicks > 0) {
+      // USER_HZ is 100 on Linux: one tick is 10 ms.
+      System.out.printf("  machine CPU (every process and kernel thread) per upload: %.1f ms, %.2f cores busy%n",
+          machineTicks * 10.0 / iterations, machineTicks / 100.0 / wallSecs);
+    }
+  }
+
+  /** Busy CPU ticks of the whole machine so far (/proc/stat: all but idle and iowait), or 0 elsewhere. */
+  static long machineBusyTicks() {
+    try {
+      String[] f = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/stat")).get(0).trim().split("\\s+");
+      long busy = 0;
+      for (int i = 1; i < f.length; i++) {
+        if (i != 4 && i != 5) { // idle, iowait
+          busy += Long.parseLong(f[i]);
+        }
+      }
+      return busy;
+    } catch (java.io.IOException | RuntimeException e) {
+      return 0;
+    }
   }
 
   static void read(ManagedChannel channel, Digest d, int iterations) {
