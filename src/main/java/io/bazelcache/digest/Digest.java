@@ -112,14 +112,27 @@ public final class Digest {
   }
 
   private static final boolean[] LOWER_HEX = new boolean[256];
+  private static final byte[] HEX_VALUE = new byte[256];
 
   static {
+    java.util.Arrays.fill(HEX_VALUE, (byte) -1);
     for (char c = '0'; c <= '9'; c++) {
       LOWER_HEX[c] = true;
+      HEX_VALUE[c] = (byte) (c - '0');
     }
     for (char c = 'a'; c <= 'f'; c++) {
       LOWER_HEX[c] = true;
+      HEX_VALUE[c] = (byte) (c - 'a' + 10);
     }
+  }
+
+  /**
+   * The value of a lowercase hex digit given as its Latin-1 code ({@code c & 0xFF} of a byte, or a
+   * char), or -1 for anything else (also for codes over 255). One table for every place that turns hex
+   * hashes into numbers.
+   */
+  public static int hexValue(int c) {
+    return c >= 0 && c < 256 ? HEX_VALUE[c] : -1;
   }
 
   private static String abbreviate(String s) {

@@ -15,17 +15,6 @@ import java.util.List;
  */
 public final class DigestBatch {
   private static final HexFormat HEX = HexFormat.of();
-  private static final byte[] HEX_VALUE = new byte[256];
-
-  static {
-    Arrays.fill(HEX_VALUE, (byte) -1);
-    for (int i = 0; i < 10; i++) {
-      HEX_VALUE['0' + i] = (byte) i;
-    }
-    for (int i = 0; i < 6; i++) {
-      HEX_VALUE['a' + i] = (byte) (10 + i);
-    }
-  }
 
   private final DigestFunction function;
   private final int count;
@@ -60,7 +49,7 @@ public final class DigestBatch {
       for (int w = 0; ok && w < 4; w++) {
         long v = 0;
         for (int j = off + 16 * w, end = j + 16; j < end; j++) {
-          int d = HEX_VALUE[hex[j] & 0xFF];
+          int d = Digest.hexValue(hex[j] & 0xFF);
           bad |= d; // -1 for a character that is not lowercase hex
           v = v << 4 | (d & 0xF);
         }

@@ -1,5 +1,6 @@
 package io.bazelcache.storage.disk;
 
+import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.digest.Hasher;
 import io.bazelcache.storage.Blob;
@@ -205,7 +206,7 @@ public final class DiskStore implements BlobStore {
   private static long hexWord(byte[] s, int start) {
     long v = 0;
     for (int i = start; i < start + 16; i++) {
-      v = (v << 4) | HEX_VALUE[s[i] & 0x7F];
+      v = (v << 4) | Digest.hexValue(s[i] & 0xFF); // validated hashes only
     }
     return v;
   }
@@ -1512,18 +1513,6 @@ public final class DiskStore implements BlobStore {
     }
   }
 
-  private static final byte[] HEX_VALUE = new byte[128];
-
-  static {
-    Arrays.fill(HEX_VALUE, (byte) -1);
-    for (int i = 0; i < 10; i++) {
-      HEX_VALUE['0' + i] = (byte) i;
-    }
-    for (int i = 0; i < 6; i++) {
-      HEX_VALUE['a' + i] = (byte) (10 + i);
-    }
-  }
-
   /**
    * Parses {@code <64 lowercase hex>-<size>} in {@code name[0, end)} into {@code words[0..3]}, checking
    * the first two hex digits name the directory {@code hh}; returns the size, or -1 if the name is not an
@@ -1537,7 +1526,7 @@ public final class DiskStore implements BlobStore {
       long v = 0;
       for (int i = w * 16; i < w * 16 + 16; i++) {
         char c = name.charAt(i);
-        int d = c < 128 ? HEX_VALUE[c] : -1;
+        int d = Digest.hexValue(c);
         if (d < 0) {
           return -1;
         }
