@@ -2,6 +2,7 @@ package io.bazelcache.storage.casblob;
 
 import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdCompressCtx;
+import io.bazelcache.storage.file.FileOutput;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -23,7 +24,7 @@ public final class CasBlobWriter implements Closeable {
   /** zstd level 1: fast, as bazel-remote uses by default. */
   public static final int DEFAULT_LEVEL = 1;
 
-  private final FileChannel out;
+  private final FileOutput out;
   private final long size;
   private final int chunkSize;
   private final long[] offsets;
@@ -46,6 +47,31 @@ public final class CasBlobWriter implements Closeable {
   }
 
   public CasBlobWriter(FileChannel out, long size, int chunkSize, int level) {
+    this(FileOutput.buffered(out, checkedHeaderLength(size, chunkSize)), size, chunkSize, level);
+  }
+
+  /**
+   * A writer for {@code size} (&gt; 0) bytes with 1 MiB chunks at zstd level 1, into {@code out}, whose
+   * reserved region must be {@link #headerLength(long) headerLength(size)} bytes (the header goes there).
+   * Closing the writer leaves {@code out} open.
+   */
+  public CasBlobWriter(FileOutput out, long size) {
+    this(out, size, CasBlobHeader.DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL);
+  }
+
+  /** The length of the header of a {@code size}-byte blob in 1 MiB chunks: what a {@link FileOutput} reserves. */
+  public static long headerLength(long size) {
+    return checkedHeaderLength(size, CasBlobHeader.DEFAULT_CHUNK_SIZE);
+  }
+
+  private static long checkedHeaderLength(long size, int chunkSize) {
+    if (size <= 0 || chunkSize <= 0) {
+      return 0; // the constructor reports it
+    }
+    return CasBlobHeader.headerLength(size, chunkSize);
+  }
+
+  private CasBlobWriter(FileOutput out, long size, int chunkSize, int level) {
     if (size <= 0) {
       throw new IllegalArgumentException("casblob size must be positive (the empty blob is never stored): " + size);
     }
@@ -64,6 +90,9 @@ public final class CasBlobWriter implements Closeable {
     Resources r = pooled ? POOL.poll() : null;
     this.res = r != null ? r : new Resources((int) Math.min(size, chunkSize), level);
     this.filePos = CasBlobHeader.headerLength(size, chunkSize);
+    if (out.length() != filePos) {
+      throw new IllegalArgumentException("the output reserves " + out.length() + " bytes; the header takes " + filePos);
+    }
   }
 
   /** Number of uncompressed bytes accepted so far. */
@@ -202,13 +231,8 @@ public final class CasBlobWriter implements Closeable {
     }
     ByteBuffer[] srcs = gathered.toArray(new ByteBuffer[0]);
     gathered.clear();
-    out.position(filePos);
-    for (int first = 0; first < srcs.length; ) {
-      filePos += out.write(srcs, first, srcs.length - first);
-      while (first < srcs.length && !srcs[first].hasRemaining()) {
-        first++;
-      }
-    }
+    out.append(srcs, 0, srcs.length);
+    filePos = out.length();
   }
 
   private int compress(int n) throws IOException {
@@ -222,10 +246,8 @@ public final class CasBlobWriter implements Closeable {
   private void flushChunk() throws IOException {
     int n = compress(filled);
     offsets[chunkIndex] = filePos;
-    ByteBuffer b = res.out.slice(0, n);
-    while (b.hasRemaining()) {
-      filePos += out.write(b, filePos);
-    }
+    out.append(res.out.slice(0, n));
+    filePos = out.length();
     nextChunk();
   }
 
@@ -237,8 +259,8 @@ public final class CasBlobWriter implements Closeable {
   }
 
   /**
-   * Writes the header once all bytes have arrived and returns the total file length. The channel is not
-   * forced; the caller decides about durability.
+   * Writes the header once all bytes have arrived, finishes the output and returns the total file length.
+   * The file is not forced; the caller decides about durability.
    *
    * @throws IllegalStateException if fewer bytes than announced were written
    */
@@ -255,10 +277,8 @@ public final class CasBlobWriter implements Closeable {
     offsets[offsets.length - 1] = filePos;
     ByteBuffer header =
         new CasBlobHeader(size, CasBlobHeader.COMPRESSION_ZSTD, chunkSize, offsets).encode();
-    long pos = 0;
-    while (header.hasRemaining()) {
-      pos += out.write(header, pos);
-    }
+    out.writeReserved(header);
+    out.finish();
     finished = true;
     release();
     return filePos;

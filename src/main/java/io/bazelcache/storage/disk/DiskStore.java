@@ -17,6 +17,7 @@ import io.bazelcache.storage.StoreStats;
 import io.bazelcache.storage.casblob.CasBlobHeader;
 import io.bazelcache.storage.casblob.CasBlobReader;
 import io.bazelcache.storage.casblob.CasBlobWriter;
+import io.bazelcache.storage.file.FileOutput;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -545,8 +546,35 @@ public final class DiskStore implements BlobStore {
     deletions.add(d);
   }
 
-  /** Buffers per gathering write (Linux's IOV_MAX is 1024). */
-  private static final int MAX_IOV = 512;
+  /**
+   * Uploads of this size or more are written with {@code O_DIRECT} where the file system takes it: the
+   * page cache's copy, its writeback and a long fsync at commit cost a large upload more CPU and time
+   * than one copy into an aligned buffer and the disk's own transfer, and a 64 MiB upload would push
+   * 64 MiB of other entries out of the cache. Smaller ones go through the page cache.
+   */
+  static final long DIRECT_IO_BYTES = 4L * 1024 * 1024;
+
+  /** False once the cache directory's file system refused direct I/O: then every write is buffered. */
+  private volatile boolean directIo = true;
+
+  /** Writes every later upload through the page cache, as after a refusal of direct I/O (for tests). */
+  void disableDirectIo() {
+    directIo = false;
+  }
+
+  /** A direct-I/O output for a new temp file, or null to write it through the page cache. */
+  private FileOutput directOutput(Path temp, FileChannel ch, long reserved) {
+    if (!directIo) {
+      return null;
+    }
+    try {
+      return FileOutput.direct(temp, ch, reserved);
+    } catch (IOException e) {
+      directIo = false;
+      log.info("{}: no direct I/O ({}); large uploads go through the page cache", root, e.toString());
+      return null;
+    }
+  }
 
   /**
    * A large upload starts flushing what it has written every this many bytes, in the background, so the
@@ -578,6 +606,8 @@ public final class DiskStore implements BlobStore {
     private final Path temp;
     private final Path target;
     private final FileChannel ch;
+    private final FileOutput out;
+    private final boolean direct; // out writes with O_DIRECT
     private final Hasher hasher;
     private final CasBlobWriter casWriter;
     private long written;
@@ -602,8 +632,13 @@ public final class DiskStore implements BlobStore {
       this.target = dir.resolve(name);
       this.temp = dir.resolve(name + "." + tempPrefix + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
       this.ch = createTemp(temp);
+      long reserved = zstd ? CasBlobWriter.headerLength(size) : 0;
+      FileOutput o = size >= DIRECT_IO_BYTES && reserved <= FileOutput.MAX_DIRECT_RESERVED
+          ? directOutput(temp, ch, reserved) : null;
+      this.direct = o != null;
+      this.out = o != null ? o : FileOutput.buffered(ch, reserved);
       this.hasher = k.key.kind().isContentAddressed() ? k.key.function().newHasher() : null;
-      this.casWriter = zstd ? new CasBlobWriter(ch, size) : null;
+      this.casWriter = zstd ? new CasBlobWriter(out, size) : null;
     }
 
     @Override
@@ -778,13 +813,8 @@ public final class DiskStore implements BlobStore {
     private void writeFile(ByteBuffer[] pieces) throws IOException {
       if (casWriter != null) {
         casWriter.write(pieces);
-        return;
-      }
-      for (int first = 0; first < pieces.length; ) {
-        ch.write(pieces, first, Math.min(pieces.length - first, MAX_IOV));
-        while (first < pieces.length && !pieces[first].hasRemaining()) {
-          first++;
-        }
+      } else {
+        out.append(pieces, 0, pieces.length);
       }
     }
 
@@ -805,7 +835,13 @@ public final class DiskStore implements BlobStore {
           }
         }
         awaitFileSide(0);
-        long fileLength = casWriter != null ? casWriter.finish() : size;
+        if (casWriter != null) {
+          casWriter.finish();
+        } else {
+          out.finish();
+        }
+        long fileLength = out.length();
+        out.close();
         awaitFlush();
         ch.force(true);
         ch.close();
@@ -830,7 +866,7 @@ public final class DiskStore implements BlobStore {
     /** Starts a background fdatasync once {@link #EARLY_FLUSH_BYTES} more are written. */
     private void flushEarly(long n) throws IOException {
       sinceFlush += n;
-      if (sinceFlush < EARLY_FLUSH_BYTES || written >= size) {
+      if (direct || sinceFlush < EARLY_FLUSH_BYTES || written >= size) { // (direct: nothing is cached)
         return; // the commit's own fsync comes next anyway
       }
       if (flushing != null && flushing.isAlive()) {
@@ -877,6 +913,11 @@ public final class DiskStore implements BlobStore {
       }
       if (casWriter != null) {
         casWriter.close();
+      }
+      try {
+        out.close();
+      } catch (IOException ignored) {
+        // its bytes are discarded or already written
       }
       if (done) {
         return;

@@ -558,10 +558,10 @@ class CasBlobRawFramesTest {
 
   @Test
   void constructorRejectsBadArguments() {
-    assertThatThrownBy(() -> new CasBlobWriter(null, 0)).isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> new CasBlobWriter(null, -1)).isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> new CasBlobWriter(null, 10, 0, 1)).isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> new CasBlobWriter(null, 10, CasBlobHeader.MAX_CHUNK_SIZE + 1, 1))
+    assertThatThrownBy(() -> new CasBlobWriter((java.nio.channels.FileChannel) null, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new CasBlobWriter((java.nio.channels.FileChannel) null, -1)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new CasBlobWriter((java.nio.channels.FileChannel) null, 10, 0, 1)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new CasBlobWriter((java.nio.channels.FileChannel) null, 10, CasBlobHeader.MAX_CHUNK_SIZE + 1, 1))
         .isInstanceOf(IllegalArgumentException.class);
   }
 

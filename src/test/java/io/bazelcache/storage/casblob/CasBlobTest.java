@@ -212,7 +212,7 @@ class CasBlobTest {
       assertThat(w.bytesAccepted()).isEqualTo(6);
       assertThatThrownBy(w::finish).isInstanceOf(IllegalStateException.class);
     }
-    assertThatThrownBy(() -> new CasBlobWriter(null, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new CasBlobWriter((java.nio.channels.FileChannel) null, 0)).isInstanceOf(IllegalArgumentException.class);
   }
 
   @Test
