@@ -62,6 +62,18 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
    */
   static final long PIPELINE_MIN_SIZE = 2L * 1024 * 1024;
 
+  /** Bytes of requests a Write stream asks the transport for ahead of time (see {@code requestAhead}). */
+  static final long REQUEST_AHEAD_BYTES = 1L << 20;
+
+  /** At most this many requests are asked for ahead of time. */
+  static final int MAX_REQUESTS_AHEAD = 64;
+
+  /**
+   * A waiting writer thread is woken once this many bytes are queued for it (or the upload's last request
+   * or an event): one wake-up per 256 KiB instead of one per 16 KiB request.
+   */
+  static final long WAKE_BYTES = 256L * 1024;
+
   /** Received bytes an upload's writer thread may lag behind (queued; see {@link HandOff}). */
   static final long HANDOFF_BYTES = 4L * 1024 * 1024;
 
@@ -232,7 +244,9 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
    */
   private final class WriteCall implements StreamObserver<WriteChunk> {
     private final StreamObserver<WriteResponse> out;
+    private final io.grpc.stub.ServerCallStreamObserver<WriteResponse> call; // null outside a server call
     // The callback thread's:
+    private int requested; // requests asked of the transport and not yet delivered
     private String name;
     private ResourceName rn;
     private long nextOffset;
@@ -245,12 +259,37 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
 
     WriteCall(StreamObserver<WriteResponse> out) {
       this.out = out;
+      this.call = out instanceof io.grpc.stub.ServerCallStreamObserver<WriteResponse> s ? s : null;
+      if (call != null) {
+        call.disableAutoRequest();
+        call.request(1);
+        requested = 1;
+      }
+    }
+
+    /**
+     * Asks the transport for more requests before they are needed: up to {@link #REQUEST_AHEAD_BYTES} of
+     * requests the size of {@code last}, topped up once half are delivered. gRPC's default asks for one
+     * more after each request, and each ask wakes the transport's event loop: for Bazel's 16 KiB chunks
+     * that is 4,096 wake-ups per 64 MiB.
+     */
+    private void requestAhead(WriteChunk last) {
+      requested--;
+      if (call == null || done) {
+        return;
+      }
+      int target = (int) Math.max(1, Math.min(MAX_REQUESTS_AHEAD, REQUEST_AHEAD_BYTES / Math.max(1, last.dataSize())));
+      if (requested <= target / 2) {
+        call.request(target - requested);
+        requested = target;
+      }
     }
 
     @Override
     public void onNext(WriteChunk req) {
       boolean handedOver = false;
       try {
+        requestAhead(req);
         if (ended || done) {
           return;
         }
@@ -277,7 +316,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
           return;
         }
         if (handOff == null) {
-          handOff = new HandOff<>(HANDOFF_BYTES, item -> {
+          handOff = new HandOff<>(HANDOFF_BYTES, WAKE_BYTES, item -> {
             if (item instanceof WriteChunk c) {
               c.close();
             }
@@ -285,7 +324,7 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
           Thread.ofVirtual().name("ByteStream.Write " + rn.digest()).start(this::drain);
         }
         handedOver = true; // put releases it if the writer thread is gone
-        handOff.put(req, req.dataSize());
+        handOff.put(req, req.dataSize(), ended); // the writer wakes per WAKE_BYTES, or for the last
       } catch (Exception e) {
         ended = true;
         if (handOff == null) {

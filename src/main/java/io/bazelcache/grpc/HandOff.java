@@ -28,20 +28,37 @@ final class HandOff<T> {
   private final Condition notFull = lock.newCondition();
   private final ArrayDeque<Item<T>> items = new ArrayDeque<>();
   private final long maxBytes;
+  private final long wakeBytes;
   private final Consumer<T> discard;
   private long bytes;
   private boolean closed;
 
   HandOff(long maxBytes, Consumer<T> discard) {
+    this(maxBytes, 0, discard);
+  }
+
+  /**
+   * A queue that wakes a waiting consumer only once it holds {@code wakeBytes} or an urgent item: for a
+   * stream of small items, one wake-up per batch instead of one per item.
+   */
+  HandOff(long maxBytes, long wakeBytes, Consumer<T> discard) {
     this.maxBytes = maxBytes;
+    this.wakeBytes = Math.min(wakeBytes, maxBytes);
     this.discard = discard;
+  }
+
+  /** Like {@link #put(Object, long, boolean)} for an urgent item. */
+  boolean put(T value, long size) throws InterruptedException {
+    return put(value, size, true);
   }
 
   /**
    * Queues {@code value}, waiting while the queue is full. Returns false (after discarding {@code
-   * value}) if the queue is closed.
+   * value}) if the queue is closed. A consumer waiting in {@link #takeAll} is woken if the item is
+   * {@code urgent} or the queue now holds {@code wakeBytes} (a consumer that comes back for more takes
+   * whatever is queued without waiting).
    */
-  boolean put(T value, long size) throws InterruptedException {
+  boolean put(T value, long size, boolean urgent) throws InterruptedException {
     lock.lock();
     try {
       while (!closed && bytes >= maxBytes && !items.isEmpty()) {
@@ -50,7 +67,9 @@ final class HandOff<T> {
       if (!closed) {
         items.add(new Item<>(value, size));
         bytes += size;
-        notEmpty.signal();
+        if (urgent || bytes >= wakeBytes) {
+          notEmpty.signal();
+        }
         return true;
       }
     } finally {
