@@ -278,7 +278,8 @@ final class ByteStreamService extends ByteStreamGrpc.ByteStreamImplBase {
       if (call == null || done) {
         return;
       }
-      int target = (int) Math.max(1, Math.min(MAX_REQUESTS_AHEAD, REQUEST_AHEAD_BYTES / Math.max(1, last.dataSize())));
+      long perRequest = Math.max(1, last.dataSize());
+      int target = (int) Math.max(1, Math.min(MAX_REQUESTS_AHEAD, REQUEST_AHEAD_BYTES / perRequest));
       if (requested <= target / 2) {
         call.request(target - requested);
         requested = target;

@@ -411,20 +411,23 @@ public final class DiskStore implements BlobStore {
     try {
       for (int i = 0; i < n; i++) {
         K k = parsed[i];
-        if (k == null) {
-          continue;
-        }
-        int slot = k.find(index);
-        if (slot < 0) {
+        if (k != null && !presentLocked(k.code, k.h0, k.h1, k.h2, k.h3)) {
           missing.add(k.key);
-        } else {
-          index.touch(slot);
         }
       }
     } finally {
       lock.unlock();
     }
     return missing;
+  }
+
+  /** Whether the entry is indexed, marking it as just used if so (FindMissingBlobs' rule); lock held. */
+  private boolean presentLocked(int code, long h0, long h1, long h2, long h3) {
+    int slot = index.find(code, h0, h1, h2, h3);
+    if (slot >= 0) {
+      index.touch(slot);
+    }
+    return slot >= 0;
   }
 
   /** Looks the hashes up as the numbers they are: no key, string or parse per digest. */
@@ -437,14 +440,9 @@ public final class DiskStore implements BlobStore {
     lock.lock();
     try {
       for (int i = 0; i < n; i++) {
-        if (batch.isEmptyBlob(i)) {
-          continue;
-        }
-        int slot = index.find(code, batch.word(i, 0), batch.word(i, 1), batch.word(i, 2), batch.word(i, 3));
-        if (slot < 0) {
+        if (!batch.isEmptyBlob(i)
+            && !presentLocked(code, batch.word(i, 0), batch.word(i, 1), batch.word(i, 2), batch.word(i, 3))) {
           missing[m++] = i;
-        } else {
-          index.touch(slot);
         }
       }
     } finally {
