@@ -166,6 +166,7 @@ public final class DiskStore implements BlobStore {
     DiskStore s = new DiskStore(dir, maxSizeBytes, hardLimitBytes, mode == null ? StorageMode.ZSTD : mode,
         maxBlobSizeBytes, 1024);
     s.load();
+    s.checkDirectIo();
     s.deleter.start();
     s.lock.lock();
     try {
@@ -554,6 +555,18 @@ public final class DiskStore implements BlobStore {
 
   /** False once the cache directory's file system refused direct I/O: then every write is buffered. */
   private volatile boolean directIo = true;
+
+  /** Turns direct I/O off unless a small file written with it in the cache directory reads back right. */
+  private void checkDirectIo() {
+    Path probe = root.resolve("direct-io-check" + TEMP_SUFFIX);
+    try {
+      Files.deleteIfExists(probe); // left by a crash
+      FileOutput.checkDirect(probe);
+    } catch (IOException | RuntimeException e) {
+      directIo = false;
+      log.info("{}: no direct I/O ({}); large uploads go through the page cache", root, e.toString());
+    }
+  }
 
   /** Writes every later upload through the page cache, as after a refusal of direct I/O (for tests). */
   void disableDirectIo() {

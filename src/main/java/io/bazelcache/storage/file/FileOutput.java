@@ -4,7 +4,10 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 
 /**
  * Where a new file's bytes go while it is written: appended in order after a reserved region at its start,
@@ -41,6 +44,34 @@ public abstract sealed class FileOutput implements Closeable permits FileOutput.
    */
   public static FileOutput direct(Path file, FileChannel ch, long reserved) throws IOException {
     return DirectOutput.open(file, ch, reserved);
+  }
+
+  /**
+   * Writes a small file at {@code probe} (which must not exist) with a {@link #direct} output, reads it
+   * back and deletes it: where opening with {@code O_DIRECT} succeeds but the writes fail, this finds out
+   * before an upload does.
+   *
+   * @throws IOException if direct I/O does not work there (the message says how)
+   */
+  public static void checkDirect(Path probe) throws IOException {
+    byte[] expected = new byte[100 + 8192 + 17];
+    for (int i = 0; i < expected.length; i++) {
+      expected[i] = (byte) (i * 31 + 7);
+    }
+    try {
+      try (FileChannel ch = FileChannel.open(probe, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+          FileOutput out = direct(probe, ch, 100)) {
+        out.append(ByteBuffer.wrap(expected, 100, expected.length - 100));
+        out.writeReserved(ByteBuffer.wrap(expected, 0, 100));
+        out.finish();
+        ch.force(true);
+      }
+      if (!Arrays.equals(Files.readAllBytes(probe), expected)) {
+        throw new IOException("a file written with O_DIRECT read back different at " + probe);
+      }
+    } finally {
+      Files.deleteIfExists(probe);
+    }
   }
 
   /** The largest reserved region a {@link #direct} output takes (256 KiB: a casblob header of 32 GiB). */

@@ -498,4 +498,23 @@ class DiskStoreDirectIoTest {
     }
     assertStoredFile(s, dir, StorageMode.ZSTD, cas(content), content);
   }
+
+  @Test
+  void openingChecksDirectIoLeavesNoProbeAndIgnoresAStaleOne() throws IOException {
+    Assumptions.assumeTrue(oDirect() != 0, "no /proc/self/fdinfo to check O_DIRECT");
+    Files.createDirectories(dir);
+    DiskStore first = store(dir, StorageMode.ZSTD);
+    first.close();
+    open.remove(first);
+    Files.write(dir.resolve("direct-io-check" + DiskStore.TEMP_SUFFIX), new byte[] {1, 2, 3}); // as after a crash
+    DiskStore s = store(dir, StorageMode.ZSTD);
+    assertThat(filesEndingWith(dir, DiskStore.TEMP_SUFFIX)).isEmpty();
+    byte[] content = random(D, 77);
+    try (BlobWriter w = s.newWriter(cas(content), content.length)) {
+      assertThat(writesDirect(dir)).as("direct I/O still on after a stale probe file").isTrue();
+      w.write(ByteBuffer.wrap(content));
+      w.commit();
+    }
+    assertStoredFile(s, dir, StorageMode.ZSTD, cas(content), content);
+  }
 }

@@ -684,4 +684,13 @@ class FileOutputTest {
       }
     }
   }
+
+  @Test
+  void checkDirectWritesReadsBackAndDeletesItsFile() throws IOException {
+    Path probe = dir.resolve("probe.tmp");
+    FileOutput.checkDirect(probe);
+    assertThat(Files.exists(probe)).isFalse();
+    Files.write(probe, new byte[] {1});
+    assertThatThrownBy(() -> FileOutput.checkDirect(probe)).isInstanceOf(IOException.class);
+  }
 }
