@@ -14,9 +14,7 @@ import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
-import io.bazelcache.storage.BlobStore;
-import io.bazelcache.storage.BlobWriter;
-import io.bazelcache.storage.StoreStats;
+import io.bazelcache.storage.ForwardingStore;
 import io.bazelcache.storage.Kind;
 import io.bazelcache.testing.MemoryBlobStore;
 import java.io.IOException;
@@ -31,38 +29,17 @@ import org.junit.jupiter.params.provider.EnumSource;
 class CompletenessCheckingStoreTest {
 
   /** Forwards to a MemoryBlobStore and counts findMissing calls, to check one call per lookup. */
-  static final class CountingStore implements BlobStore {
-    final MemoryBlobStore mem;
+  static final class CountingStore extends ForwardingStore {
     final AtomicInteger findMissingCalls = new AtomicInteger();
 
     CountingStore(MemoryBlobStore mem) {
-      this.mem = mem;
-    }
-
-    @Override
-    public Blob get(BlobKey key) {
-      return mem.get(key);
-    }
-
-    @Override
-    public boolean contains(BlobKey key) {
-      return mem.contains(key);
+      super(mem);
     }
 
     @Override
     public List<BlobKey> findMissing(Collection<BlobKey> keys) throws IOException {
       findMissingCalls.incrementAndGet();
-      return mem.findMissing(keys);
-    }
-
-    @Override
-    public BlobWriter newWriter(BlobKey key, long size) {
-      return mem.newWriter(key, size);
-    }
-
-    @Override
-    public StoreStats stats() {
-      return mem.stats();
+      return delegate.findMissing(keys);
     }
   }
 

@@ -14,11 +14,10 @@ import com.google.protobuf.ByteString;
 import io.bazelcache.ac.CompletenessCheckingStore;
 import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
-import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.BlobWriter;
-import io.bazelcache.storage.StoreStats;
+import io.bazelcache.storage.ForwardingStore;
 import io.bazelcache.storage.disk.DiskStore;
 import io.bazelcache.storage.disk.StorageMode;
 import io.grpc.CallOptions;
@@ -128,42 +127,15 @@ class GrpcPipelinedWriteTest {
   // ---- store wrapper -------------------------------------------------------------------------
 
   /** Delegates to the disk store; its writers count bytes and can be slowed down. */
-  final class SlowStore implements BlobStore {
-    final BlobStore inner;
-
+  final class SlowStore extends ForwardingStore {
     SlowStore(BlobStore inner) {
-      this.inner = inner;
-    }
-
-    @Override
-    public Blob get(BlobKey key) throws IOException {
-      return inner.get(key);
-    }
-
-    @Override
-    public boolean contains(BlobKey key) throws IOException {
-      return inner.contains(key);
-    }
-
-    @Override
-    public StoreStats stats() {
-      return inner.stats();
+      super(inner);
     }
 
     @Override
     public BlobWriter newWriter(BlobKey key, long size) throws IOException {
-      BlobWriter w = inner.newWriter(key, size);
-      return new BlobWriter() {
-        @Override
-        public BlobKey key() {
-          return w.key();
-        }
-
-        @Override
-        public long expectedSize() {
-          return w.expectedSize();
-        }
-
+      BlobWriter w = delegate.newWriter(key, size);
+      return new InterceptingWriter(w) {
         private void delay(long bytes) throws IOException {
           long micros = writeDelayMicrosPer64K * bytes / 65536;
           if (micros > 0) {
@@ -193,21 +165,6 @@ class GrpcPipelinedWriteTest {
           delay(n);
           w.write(data);
           storeBytesWritten.addAndGet(n);
-        }
-
-        @Override
-        public long bytesWritten() {
-          return w.bytesWritten();
-        }
-
-        @Override
-        public void commit() throws IOException {
-          w.commit();
-        }
-
-        @Override
-        public void close() {
-          w.close();
         }
       };
     }
@@ -438,31 +395,14 @@ class GrpcPipelinedWriteTest {
 
   /** Sends {@code messages} as raw Write request messages, then half-closes; the response or error. */
   CompletableFuture<byte[]> rawWrite(List<byte[]> messages) {
-    CompletableFuture<byte[]> result = new CompletableFuture<>();
+    LastResponse<byte[]> responses = new LastResponse<>();
     StreamObserver<byte[]> req = ClientCalls.asyncClientStreamingCall(
-        channel.newCall(RAW_WRITE, CallOptions.DEFAULT), new StreamObserver<>() {
-          byte[] last;
-
-          @Override
-          public void onNext(byte[] value) {
-            last = value;
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            result.completeExceptionally(t);
-          }
-
-          @Override
-          public void onCompleted() {
-            result.complete(last);
-          }
-        });
+        channel.newCall(RAW_WRITE, CallOptions.DEFAULT), responses);
     for (byte[] m : messages) {
       req.onNext(m);
     }
     req.onCompleted();
-    return result;
+    return responses.result;
   }
 
   @Test

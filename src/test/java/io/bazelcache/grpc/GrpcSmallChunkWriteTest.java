@@ -13,11 +13,10 @@ import com.google.bytestream.ByteStreamProto.WriteResponse;
 import com.google.protobuf.ByteString;
 import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
-import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.BlobWriter;
-import io.bazelcache.storage.StoreStats;
+import io.bazelcache.storage.ForwardingStore;
 import io.bazelcache.storage.disk.DiskStore;
 import io.bazelcache.storage.disk.StorageMode;
 import io.grpc.ForwardingServerCallListener;
@@ -103,8 +102,10 @@ class GrpcSmallChunkWriteTest {
         return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
           @Override
           public void onMessage(Q message) {
-            super.onMessage(message);
+            // Counted before the service sees it: after the last request the service answers at once,
+            // and the client must not find the count one short.
             writeMessagesDelivered.incrementAndGet();
+            super.onMessage(message);
           }
 
           @Override
@@ -142,42 +143,15 @@ class GrpcSmallChunkWriteTest {
   }
 
   /** Delegates to the disk store; its writers wait for {@link #storeGate} and count bytes. */
-  final class GatedStore implements BlobStore {
-    final BlobStore inner;
-
+  final class GatedStore extends ForwardingStore {
     GatedStore(BlobStore inner) {
-      this.inner = inner;
-    }
-
-    @Override
-    public Blob get(BlobKey key) throws IOException {
-      return inner.get(key);
-    }
-
-    @Override
-    public boolean contains(BlobKey key) throws IOException {
-      return inner.contains(key);
-    }
-
-    @Override
-    public StoreStats stats() {
-      return inner.stats();
+      super(inner);
     }
 
     @Override
     public BlobWriter newWriter(BlobKey key, long size) throws IOException {
-      BlobWriter w = inner.newWriter(key, size);
-      return new BlobWriter() {
-        @Override
-        public BlobKey key() {
-          return w.key();
-        }
-
-        @Override
-        public long expectedSize() {
-          return w.expectedSize();
-        }
-
+      BlobWriter w = delegate.newWriter(key, size);
+      return new InterceptingWriter(w) {
         private void pass(long bytes) throws IOException {
           try {
             if (!storeGate.await(30, TimeUnit.SECONDS)) {
@@ -204,21 +178,6 @@ class GrpcSmallChunkWriteTest {
           }
           pass(n);
           w.write(data);
-        }
-
-        @Override
-        public long bytesWritten() {
-          return w.bytesWritten();
-        }
-
-        @Override
-        public void commit() throws IOException {
-          w.commit();
-        }
-
-        @Override
-        public void close() {
-          w.close();
         }
       };
     }
@@ -378,9 +337,8 @@ class GrpcSmallChunkWriteTest {
    */
   CompletableFuture<WriteResponse> writeWhenReady(ByteStreamGrpc.ByteStreamStub stub, String name,
       byte[] data, int chunk, AtomicInteger waits) {
-    CompletableFuture<WriteResponse> result = new CompletableFuture<>();
-    stub.write(new ClientResponseObserver<WriteRequest, WriteResponse>() {
-      WriteResponse last;
+    final class WhenReady extends LastResponse<WriteResponse>
+        implements ClientResponseObserver<WriteRequest, WriteResponse> {
       int pos;
       boolean halfClosed;
 
@@ -406,23 +364,10 @@ class GrpcSmallChunkWriteTest {
           }
         });
       }
-
-      @Override
-      public void onNext(WriteResponse value) {
-        last = value;
-      }
-
-      @Override
-      public void onError(Throwable t) {
-        result.completeExceptionally(t);
-      }
-
-      @Override
-      public void onCompleted() {
-        result.complete(last);
-      }
-    });
-    return result;
+    }
+    WhenReady observer = new WhenReady();
+    stub.write(observer);
+    return observer.result;
   }
 
   @ParameterizedTest(name = "chunks of {0}")

@@ -4,8 +4,8 @@ import io.bazelcache.storage.Blob;
 import io.bazelcache.storage.BlobKey;
 import io.bazelcache.storage.BlobStore;
 import io.bazelcache.storage.BlobWriter;
+import io.bazelcache.storage.ForwardingStore;
 import io.bazelcache.storage.InsufficientStorageException;
-import io.bazelcache.storage.StoreStats;
 import io.bazelcache.storage.FileSlice;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -21,14 +21,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wraps a store to count findMissing calls and to simulate a full disk. */
-final class InstrumentedStore implements BlobStore {
-  final BlobStore inner;
+final class InstrumentedStore extends ForwardingStore {
   final AtomicBoolean full = new AtomicBoolean();
   final AtomicInteger findMissingCalls = new AtomicInteger();
   final AtomicInteger containsCalls = new AtomicInteger();
 
   InstrumentedStore(BlobStore inner) {
-    this.inner = inner;
+    super(inner);
   }
 
   /** When set, blobs are served from files ({@link Blob#rawFile()}, {@link Blob#zstdFile()}). */
@@ -37,7 +36,7 @@ final class InstrumentedStore implements BlobStore {
 
   @Override
   public Blob get(BlobKey key) throws IOException {
-    Blob b = inner.get(key);
+    Blob b = delegate.get(key);
     if (b == null || !fileBacked.get()) {
       return b;
     }
@@ -107,19 +106,19 @@ final class InstrumentedStore implements BlobStore {
   @Override
   public boolean contains(BlobKey key) throws IOException {
     containsCalls.incrementAndGet();
-    return inner.contains(key);
+    return delegate.contains(key);
   }
 
   @Override
   public List<BlobKey> findMissing(Collection<BlobKey> keys) throws IOException {
     findMissingCalls.incrementAndGet();
-    return inner.findMissing(keys);
+    return delegate.findMissing(keys);
   }
 
   @Override
   public int[] findMissing(io.bazelcache.storage.DigestBatch batch) throws IOException {
     findMissingCalls.incrementAndGet();
-    return inner.findMissing(batch);
+    return delegate.findMissing(batch);
   }
 
   @Override
@@ -127,11 +126,6 @@ final class InstrumentedStore implements BlobStore {
     if (full.get()) {
       throw new InsufficientStorageException("no room for " + size + " bytes");
     }
-    return inner.newWriter(key, size);
-  }
-
-  @Override
-  public StoreStats stats() {
-    return inner.stats();
+    return delegate.newWriter(key, size);
   }
 }

@@ -6,14 +6,14 @@ import com.google.bytestream.ByteStreamProto.WriteResponse;
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.StreamObserver;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /** An open ByteStream Write stream driven by a test: requests sent one by one, the outcome awaited. */
 class WriteStream {
-  final CompletableFuture<WriteResponse> result = new CompletableFuture<>();
+  final LastResponse<WriteResponse> responses = new LastResponse<>();
+  final CompletableFuture<WriteResponse> result = responses.result;
   final ClientCallStreamObserver<WriteRequest> requests;
   final String name;
   long offset;
@@ -23,24 +23,7 @@ class WriteStream {
   WriteStream(ByteStreamGrpc.ByteStreamStub async, String name, long startOffset) {
     this.name = name;
     this.offset = startOffset;
-    requests = (ClientCallStreamObserver<WriteRequest>) async.write(new StreamObserver<>() {
-      WriteResponse last;
-
-      @Override
-      public void onNext(WriteResponse value) {
-        last = value;
-      }
-
-      @Override
-      public void onError(Throwable t) {
-        result.completeExceptionally(t);
-      }
-
-      @Override
-      public void onCompleted() {
-        result.complete(last);
-      }
-    });
+    requests = (ClientCallStreamObserver<WriteRequest>) async.write(responses);
   }
 
   /** Sends {@code data[from, to)} as one request. */

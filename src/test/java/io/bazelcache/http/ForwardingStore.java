@@ -1,34 +1,17 @@
 package io.bazelcache.http;
 
-import io.bazelcache.storage.Blob;
-import io.bazelcache.storage.BlobKey;
-import io.bazelcache.storage.BlobStore;
-import io.bazelcache.storage.BlobWriter;
-import io.bazelcache.storage.StoreStats;
 import io.bazelcache.testing.MemoryBlobStore;
-import java.io.IOException;
 
 /** A test store that passes everything to a MemoryBlobStore; tests override the calls they want to change. */
-class ForwardingStore implements BlobStore {
-  final MemoryBlobStore mem = new MemoryBlobStore();
+class ForwardingStore extends io.bazelcache.storage.ForwardingStore {
+  final MemoryBlobStore mem;
 
-  @Override
-  public Blob get(BlobKey key) throws IOException {
-    return mem.get(key);
+  ForwardingStore() {
+    this(new MemoryBlobStore());
   }
 
-  @Override
-  public boolean contains(BlobKey key) throws IOException {
-    return mem.contains(key);
-  }
-
-  @Override
-  public BlobWriter newWriter(BlobKey key, long size) throws IOException {
-    return mem.newWriter(key, size);
-  }
-
-  @Override
-  public StoreStats stats() {
-    return mem.stats();
+  private ForwardingStore(MemoryBlobStore mem) {
+    super(mem);
+    this.mem = mem;
   }
 }

@@ -541,17 +541,7 @@ class HttpCacheServerTest {
     @Override
     public BlobWriter newWriter(BlobKey key, long size) {
       BlobWriter inner = mem.newWriter(key, size);
-      return new BlobWriter() {
-        @Override
-        public BlobKey key() {
-          return inner.key();
-        }
-
-        @Override
-        public long expectedSize() {
-          return inner.expectedSize();
-        }
-
+      return new InterceptingWriter(inner) {
         @Override
         public void write(ByteBuffer data) throws IOException {
           entered.countDown();
@@ -561,21 +551,6 @@ class HttpCacheServerTest {
             throw new IOException(e);
           }
           inner.write(data);
-        }
-
-        @Override
-        public long bytesWritten() {
-          return inner.bytesWritten();
-        }
-
-        @Override
-        public void commit() throws IOException {
-          inner.commit();
-        }
-
-        @Override
-        public void close() {
-          inner.close();
         }
       };
     }

@@ -98,42 +98,23 @@ class DigestBatchTest {
     return b;
   }
 
-  /** A store with only the required methods: its findMissing(DigestBatch) is the interface's default. */
-  static class Plain implements BlobStore {
-    final BlobStore inner;
-
+  /**
+   * A store with only the required methods and findMissing(Collection) and close forwarded: its
+   * findMissing(DigestBatch) is the interface's default.
+   */
+  static class Plain extends ForwardingStore {
     Plain(BlobStore inner) {
-      this.inner = inner;
-    }
-
-    @Override
-    public Blob get(BlobKey key) throws IOException {
-      return inner.get(key);
-    }
-
-    @Override
-    public boolean contains(BlobKey key) throws IOException {
-      return inner.contains(key);
+      super(inner);
     }
 
     @Override
     public List<BlobKey> findMissing(Collection<BlobKey> keys) throws IOException {
-      return inner.findMissing(keys);
-    }
-
-    @Override
-    public BlobWriter newWriter(BlobKey key, long size) throws IOException {
-      return inner.newWriter(key, size);
-    }
-
-    @Override
-    public StoreStats stats() {
-      return inner.stats();
+      return delegate.findMissing(keys);
     }
 
     @Override
     public void close() throws IOException {
-      inner.close();
+      delegate.close();
     }
   }
 
