@@ -29,7 +29,6 @@ import io.bazelcache.storage.disk.StorageMode;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayOutputStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -151,23 +150,6 @@ class GrpcDiskStoreTest {
 
   static ClientCallStreamObserver<WriteRequest> write(
       ByteStreamGrpc.ByteStreamStub stub, CompletableFuture<WriteResponse> done) {
-    return (ClientCallStreamObserver<WriteRequest>) stub.write(new StreamObserver<>() {
-      WriteResponse last;
-
-      @Override
-      public void onNext(WriteResponse v) {
-        last = v;
-      }
-
-      @Override
-      public void onError(Throwable t) {
-        done.completeExceptionally(t);
-      }
-
-      @Override
-      public void onCompleted() {
-        done.complete(last);
-      }
-    });
+    return (ClientCallStreamObserver<WriteRequest>) stub.write(new LastResponse<>(done));
   }
 }

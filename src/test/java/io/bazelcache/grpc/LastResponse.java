@@ -5,8 +5,17 @@ import java.util.concurrent.CompletableFuture;
 
 /** A call's response observer that completes {@link #result} with the last response (or the error). */
 class LastResponse<T> implements StreamObserver<T> {
-  final CompletableFuture<T> result = new CompletableFuture<>();
+  final CompletableFuture<T> result;
   private T last;
+
+  LastResponse() {
+    this(new CompletableFuture<>());
+  }
+
+  /** Completes {@code result}, the caller's. */
+  LastResponse(CompletableFuture<T> result) {
+    this.result = result;
+  }
 
   @Override
   public void onNext(T value) {

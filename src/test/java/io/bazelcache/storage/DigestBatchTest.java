@@ -7,6 +7,7 @@ import io.bazelcache.digest.Digest;
 import io.bazelcache.digest.DigestFunction;
 import io.bazelcache.metrics.CacheMetrics;
 import io.bazelcache.storage.disk.DiskStore;
+import io.bazelcache.storage.disk.OpenStores;
 import io.bazelcache.storage.disk.StorageMode;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -20,8 +21,8 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -38,19 +39,10 @@ class DigestBatchTest {
   private static final String WHAT = "blob_digests";
 
   @TempDir Path dir;
-  private final List<DiskStore> open = new ArrayList<>();
-
-  @AfterEach
-  void closeAll() throws IOException {
-    for (DiskStore s : open) {
-      s.close();
-    }
-  }
+  @RegisterExtension final OpenStores open = new OpenStores();
 
   private DiskStore disk(String name, long maxSize, StorageMode mode) throws IOException {
-    DiskStore s = DiskStore.open(dir.resolve(name), maxSize, 0, mode, Long.MAX_VALUE);
-    open.add(s);
-    return s;
+    return open.open(dir.resolve(name), maxSize, 0, mode, Long.MAX_VALUE);
   }
 
   // ------------------------------------------------------------------------------------------------

@@ -563,9 +563,13 @@ public final class DiskStore implements BlobStore {
       Files.deleteIfExists(probe); // left by a crash
       FileOutput.checkDirect(probe);
     } catch (IOException | RuntimeException e) {
-      directIo = false;
-      log.info("{}: no direct I/O ({}); large uploads go through the page cache", root, e.toString());
+      noDirectIo(e);
     }
+  }
+
+  private void noDirectIo(Exception why) {
+    directIo = false;
+    log.info("{}: no direct I/O ({}); large uploads go through the page cache", root, why.toString());
   }
 
   /** Writes every later upload through the page cache, as after a refusal of direct I/O (for tests). */
@@ -581,8 +585,7 @@ public final class DiskStore implements BlobStore {
     try {
       return FileOutput.direct(temp, ch, reserved);
     } catch (IOException e) {
-      directIo = false;
-      log.info("{}: no direct I/O ({}); large uploads go through the page cache", root, e.toString());
+      noDirectIo(e);
       return null;
     }
   }

@@ -27,9 +27,9 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -52,23 +52,14 @@ class DiskStoreDirectIoTest {
   private static final DigestFunction F = DigestFunction.SHA256;
 
   @TempDir Path dir;
-  private final List<DiskStore> open = new ArrayList<>();
-
-  @AfterEach
-  void closeAll() throws IOException {
-    for (DiskStore s : open) {
-      s.close();
-    }
-  }
+  @RegisterExtension final OpenStores open = new OpenStores();
 
   private DiskStore store(Path root, StorageMode mode) throws IOException {
     return store(root, mode, GIB);
   }
 
   private DiskStore store(Path root, StorageMode mode, long maxSize) throws IOException {
-    DiskStore s = DiskStore.open(root, maxSize, 0, mode, Long.MAX_VALUE);
-    open.add(s);
-    return s;
+    return open.open(root, maxSize, 0, mode, Long.MAX_VALUE);
   }
 
   // ------------------------------------------------------------------------------------------------

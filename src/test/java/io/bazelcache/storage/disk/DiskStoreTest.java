@@ -32,8 +32,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -45,23 +45,14 @@ class DiskStoreTest {
   private static final int B = 4096;
 
   @TempDir Path dir;
-  private final List<DiskStore> open = new ArrayList<>();
-
-  @AfterEach
-  void closeAll() throws IOException {
-    for (DiskStore s : open) {
-      s.close();
-    }
-  }
+  @RegisterExtension final OpenStores open = new OpenStores();
 
   private DiskStore store(long maxSize, StorageMode mode) throws IOException {
     return store(maxSize, 0, mode, Long.MAX_VALUE);
   }
 
   private DiskStore store(long maxSize, long hard, StorageMode mode, long maxBlob) throws IOException {
-    DiskStore s = DiskStore.open(dir, maxSize, hard, mode, maxBlob);
-    open.add(s);
-    return s;
+    return open.open(dir, maxSize, hard, mode, maxBlob);
   }
 
   private DiskStore reopen(DiskStore old, long maxSize, StorageMode mode) throws IOException {

@@ -30,8 +30,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -52,19 +52,10 @@ class DiskWriterReleaseTest {
   private static final byte[] GARBAGE_BYTES = filled(512 * KIB, GARBAGE);
 
   @TempDir Path dir;
-  private final List<DiskStore> open = new ArrayList<>();
-
-  @AfterEach
-  void closeAll() throws IOException {
-    for (DiskStore s : open) {
-      s.close();
-    }
-  }
+  @RegisterExtension final OpenStores open = new OpenStores();
 
   private DiskStore store(StorageMode mode) throws IOException {
-    DiskStore s = DiskStore.open(dir, GIB, 0, mode, Long.MAX_VALUE);
-    open.add(s);
-    return s;
+    return open.open(dir, GIB, 0, mode, Long.MAX_VALUE);
   }
 
   // ------------------------------------------------------------------------------------------------
